@@ -1,0 +1,417 @@
+// Stack configuration: the only interface for settings and secrets.
+//
+// `parseConfig` is pure: it takes the raw values Pulumi holds for a stack and
+// either returns a fully typed, defaulted config or throws a ConfigError that
+// lists every problem at once (key, what is wrong, and the command that fixes
+// it). `loadConfig` feeds it from `pulumi.Config` and turns secret settings into
+// Pulumi secrets. Nothing here registers a resource, so bad config fails before
+// any resource exists.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+export const PROJECT = "platform";
+
+/** Hetzner locations and the network zone each belongs to. */
+export const LOCATION_ZONES = {
+    fsn1: "eu-central",
+    nbg1: "eu-central",
+    hel1: "eu-central",
+    ash: "us-east",
+    hil: "us-west",
+    sin: "ap-southeast",
+} as const;
+export type Location = keyof typeof LOCATION_ZONES;
+
+const EU_LOCATIONS: readonly Location[] = ["fsn1", "nbg1", "hel1"];
+
+/**
+ * Hetzner server types we accept, with where they are sold. Shared Intel (cx)
+ * and Arm (cax) types exist only in the EU; AMD (cpx) and dedicated (ccx) types
+ * everywhere.
+ */
+export const SERVER_TYPES: Readonly<Record<string, readonly Location[] | "all">> = {
+    cx23: EU_LOCATIONS, cx33: EU_LOCATIONS, cx43: EU_LOCATIONS, cx53: EU_LOCATIONS,
+    cax11: EU_LOCATIONS, cax21: EU_LOCATIONS, cax31: EU_LOCATIONS, cax41: EU_LOCATIONS,
+    cpx12: "all", cpx22: "all", cpx32: "all", cpx42: "all", cpx52: "all", cpx62: "all",
+    cpx11: "all", cpx21: "all", cpx31: "all", cpx41: "all", cpx51: "all",
+    ccx13: "all", ccx23: "all", ccx33: "all", ccx43: "all", ccx53: "all", ccx63: "all",
+};
+
+export const LOAD_BALANCER_TYPES = ["lb11", "lb21", "lb31"] as const;
+
+/** Hetzner spread placement groups hold at most 10 servers. */
+export const SPREAD_GROUP_LIMIT = 10;
+/** etcd beyond 7 members costs write latency and buys no useful tolerance. */
+export const MAX_CONTROL_PLANE = 7;
+export const MAX_AGENTS = 100;
+
+/** Defaults; Pulumi.yaml declares the same values for `pulumi config`. */
+export const DEFAULTS = {
+    mode: "hetzner",
+    location: "fsn1",
+    controlPlaneCount: 3,
+    controlPlaneServerType: "cx33",
+    agentCount: 0,
+    agentServerType: "cx33",
+    serverImage: "ubuntu-24.04",
+    k3sVersion: "v1.34.6+k3s1",
+    loadBalancer: false,
+    loadBalancerType: "lb11",
+    loadBalancerApi: false,
+    protection: false,
+    networkCidr: "10.0.0.0/16",
+    subnetCidr: "10.0.1.0/24",
+    etcdSnapshotSchedule: "0 */6 * * *",
+    etcdSnapshotRetention: 20,
+} as const;
+
+export interface EtcdS3Settings {
+    readonly endpoint: string;
+    readonly bucket: string;
+    readonly folder: string;
+    readonly region: string;
+    readonly accessKey: string;
+    readonly secretKey: pulumi.Input<string>;
+}
+
+export interface HetznerClusterSettings {
+    readonly name: string;
+    readonly location: Location;
+    readonly networkZone: string;
+    readonly controlPlane: { readonly count: number; readonly serverType: string };
+    readonly agents: { readonly count: number; readonly serverType: string };
+    readonly serverImage: string;
+    readonly k3sVersion: string;
+    readonly adminCidrs: readonly string[];
+    readonly loadBalancer: { readonly enabled: boolean; readonly type: string; readonly api: boolean };
+    readonly apiHostname?: string;
+    readonly protection: boolean;
+    readonly networkCidr: string;
+    readonly subnetCidr: string;
+    readonly etcdSnapshots: {
+        readonly schedule: string;
+        readonly retention: number;
+        readonly s3?: EtcdS3Settings;
+    };
+    readonly hcloudToken: pulumi.Input<string>;
+}
+
+export interface ExistingClusterSettings {
+    readonly name: string;
+    /** Kubeconfig text (secret); absent means the ambient kubeconfig. */
+    readonly kubeconfig?: pulumi.Input<string>;
+    readonly context?: string;
+}
+
+export type PlatformConfig =
+    | { readonly mode: "hetzner"; readonly stack: string; readonly cluster: HetznerClusterSettings }
+    | { readonly mode: "existing"; readonly stack: string; readonly cluster: ExistingClusterSettings };
+
+/** Raw values as Pulumi holds them: top-level values are strings, `--path` values are parsed. */
+export interface RawConfig {
+    readonly stack: string;
+    /** Keys of the project namespace, without the `platform:` prefix. */
+    readonly values: Readonly<Record<string, unknown>>;
+    /** `hcloud:token` from config, or HCLOUD_TOKEN from the environment. */
+    readonly hcloudToken?: string;
+}
+
+export interface ConfigProblem {
+    readonly key: string;
+    readonly message: string;
+    readonly fix: string;
+}
+
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly ConfigProblem[]) {
+        super(formatProblems(problems));
+        this.name = "ConfigError";
+    }
+}
+
+export function formatProblems(problems: readonly ConfigProblem[]): string {
+    const lines = [`Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):`];
+    for (const p of problems) {
+        lines.push(`  - ${p.key}: ${p.message}`, `      fix: ${p.fix}`);
+    }
+    return lines.join("\n");
+}
+
+// The command that fixes each key, shown under its problem.
+const FIXES: Record<string, string> = {
+    mode: `pulumi config set ${PROJECT}:mode hetzner   # or: existing`,
+    clusterName: `pulumi config set ${PROJECT}:clusterName my-cluster`,
+    location: `pulumi config set ${PROJECT}:location ${DEFAULTS.location}   # one of ${Object.keys(LOCATION_ZONES).join(", ")}`,
+    controlPlaneCount: `pulumi config set ${PROJECT}:controlPlaneCount 3   # 1, 3, 5 or 7`,
+    controlPlaneServerType: `pulumi config set ${PROJECT}:controlPlaneServerType ${DEFAULTS.controlPlaneServerType}`,
+    agentCount: `pulumi config set ${PROJECT}:agentCount 0`,
+    agentServerType: `pulumi config set ${PROJECT}:agentServerType ${DEFAULTS.agentServerType}`,
+    serverImage: `pulumi config set ${PROJECT}:serverImage ${DEFAULTS.serverImage}`,
+    k3sVersion: `pulumi config set ${PROJECT}:k3sVersion ${DEFAULTS.k3sVersion}`,
+    adminCidrs: `pulumi config set --path '${PROJECT}:adminCidrs[0]' 203.0.113.10/32   # your office or VPN address`,
+    loadBalancer: `pulumi config set ${PROJECT}:loadBalancer true`,
+    loadBalancerType: `pulumi config set ${PROJECT}:loadBalancerType ${DEFAULTS.loadBalancerType}`,
+    loadBalancerApi: `pulumi config set ${PROJECT}:loadBalancerApi false`,
+    apiHostname: `pulumi config set ${PROJECT}:apiHostname k8s.example.com`,
+    protection: `pulumi config set ${PROJECT}:protection true`,
+    networkCidr: `pulumi config set ${PROJECT}:networkCidr ${DEFAULTS.networkCidr}`,
+    subnetCidr: `pulumi config set ${PROJECT}:subnetCidr ${DEFAULTS.subnetCidr}`,
+    etcdSnapshotSchedule: `pulumi config set ${PROJECT}:etcdSnapshotSchedule '${DEFAULTS.etcdSnapshotSchedule}'`,
+    etcdSnapshotRetention: `pulumi config set ${PROJECT}:etcdSnapshotRetention ${DEFAULTS.etcdSnapshotRetention}`,
+    etcdS3Bucket: `pulumi config set ${PROJECT}:etcdS3Bucket my-etcd-snapshots`,
+    etcdS3Endpoint: `pulumi config set ${PROJECT}:etcdS3Endpoint fsn1.your-objectstorage.com`,
+    etcdS3Folder: `pulumi config set ${PROJECT}:etcdS3Folder etcd`,
+    etcdS3Region: `pulumi config set ${PROJECT}:etcdS3Region fsn1`,
+    etcdS3AccessKey: `pulumi config set ${PROJECT}:etcdS3AccessKey <access key>`,
+    etcdS3SecretKey: `pulumi config set --secret ${PROJECT}:etcdS3SecretKey <secret key>`,
+    kubeconfig: `pulumi config set --secret ${PROJECT}:kubeconfig "$(cat ~/.kube/config)"`,
+    kubeContext: `pulumi config set ${PROJECT}:kubeContext k3d-platform`,
+    "hcloud:token": "pulumi config set --secret hcloud:token <token>   # or export HCLOUD_TOKEN",
+};
+
+// ---------------------------------------------------------------- schema parts
+
+/** Top-level `pulumi config set` values arrive as strings; `--path` ones are typed. */
+function integer(min: number, max: number) {
+    return z.preprocess(
+        (v) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
+        z.number({ error: "must be a whole number" })
+            .int("must be a whole number")
+            .min(min, `must be at least ${min}`)
+            .max(max, `must be at most ${max}`),
+    );
+}
+
+const boolean = z.preprocess(
+    (v) => (v === "true" ? true : v === "false" ? false : v),
+    z.boolean({ error: "must be true or false" }),
+);
+
+/** Arrays set as a whole arrive as a JSON string (`pulumi config set k '["a"]'`). */
+function jsonArray<T extends z.ZodType>(item: T) {
+    return z.preprocess((v) => {
+        if (typeof v !== "string") return v;
+        try { return JSON.parse(v); } catch { return v; }
+    }, z.array(item, { error: "must be a list" }));
+}
+
+const dnsLabel = z.string().regex(/^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$/,
+    "must be 1-30 lower-case letters, digits or '-', starting with a letter");
+
+const k3sVersion = z.string().regex(/^v1\.\d{2}\.\d{1,2}\+k3s\d+$/,
+    "must be a pinned k3s release such as v1.34.6+k3s1 (v<major>.<minor>.<patch>+k3s<n>)");
+
+/** Parses "a.b.c.d/n" into a 32-bit network address and prefix, or undefined. */
+export function parseIpv4Cidr(cidr: string): { network: number; prefix: number } | undefined {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+    if (!m) return undefined;
+    const octets = m.slice(1, 5).map(Number);
+    const prefix = Number(m[5]);
+    if (octets.some((o) => o > 255) || prefix > 32) return undefined;
+    const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+    const size = 2 ** (32 - prefix);
+    // Host bits set ("10.0.0.1/16") usually means a typo; ask for the network address.
+    if (address % size !== 0) return undefined;
+    return { network: address, prefix };
+}
+
+function isIpv6Cidr(cidr: string): boolean {
+    const m = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(cidr);
+    return m !== null && m[1].includes(":") && Number(m[2]) <= 128;
+}
+
+const ipv4Cidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined,
+    "must be an IPv4 network in CIDR form with no host bits set, such as 10.0.0.0/16");
+
+const adminCidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined || isIpv6Cidr(s),
+    "must be an IPv4 or IPv6 network in CIDR form, such as 203.0.113.10/32");
+
+const cronSchedule = z.string().regex(/^(\S+\s+){4}\S+$/, "must be a 5-field cron expression such as '0 */6 * * *'");
+
+const rawSchema = z.object({
+    mode: z.enum(["hetzner", "existing"], { error: "must be 'hetzner' or 'existing'" }).default(DEFAULTS.mode),
+    clusterName: dnsLabel.optional(),
+    location: z.enum(Object.keys(LOCATION_ZONES) as [Location, ...Location[]], {
+        error: `must be a Hetzner location: ${Object.keys(LOCATION_ZONES).join(", ")}`,
+    }).default(DEFAULTS.location),
+    controlPlaneCount: integer(1, MAX_CONTROL_PLANE).default(DEFAULTS.controlPlaneCount),
+    controlPlaneServerType: z.string().default(DEFAULTS.controlPlaneServerType),
+    agentCount: integer(0, MAX_AGENTS).default(DEFAULTS.agentCount),
+    agentServerType: z.string().default(DEFAULTS.agentServerType),
+    serverImage: z.string().regex(/^ubuntu-2[4-9]\.04$/, "must be an Ubuntu LTS image such as ubuntu-24.04").default(DEFAULTS.serverImage),
+    k3sVersion: k3sVersion.default(DEFAULTS.k3sVersion),
+    adminCidrs: jsonArray(adminCidr).optional(),
+    loadBalancer: boolean.default(DEFAULTS.loadBalancer),
+    loadBalancerType: z.enum(LOAD_BALANCER_TYPES, { error: `must be one of ${LOAD_BALANCER_TYPES.join(", ")}` }).default(DEFAULTS.loadBalancerType),
+    loadBalancerApi: boolean.default(DEFAULTS.loadBalancerApi),
+    apiHostname: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, "must be a DNS name such as k8s.example.com").optional(),
+    protection: boolean.default(DEFAULTS.protection),
+    networkCidr: ipv4Cidr.default(DEFAULTS.networkCidr),
+    subnetCidr: ipv4Cidr.default(DEFAULTS.subnetCidr),
+    etcdSnapshotSchedule: cronSchedule.default(DEFAULTS.etcdSnapshotSchedule),
+    etcdSnapshotRetention: integer(1, 500).default(DEFAULTS.etcdSnapshotRetention),
+    etcdS3Bucket: z.string().min(1).optional(),
+    etcdS3Endpoint: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, "must be a host name without scheme, such as fsn1.your-objectstorage.com").default("fsn1.your-objectstorage.com"),
+    etcdS3Folder: z.string().default("etcd"),
+    etcdS3Region: z.string().default("fsn1"),
+    etcdS3AccessKey: z.string().min(1).optional(),
+    etcdS3SecretKey: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1, "is empty").optional(),
+    kubeContext: z.string().min(1).optional(),
+});
+
+type RawSettings = z.infer<typeof rawSchema>;
+
+function cidrContains(outer: string, inner: string): boolean {
+    const o = parseIpv4Cidr(outer);
+    const i = parseIpv4Cidr(inner);
+    if (!o || !i || i.prefix < o.prefix) return false;
+    const size = 2 ** (32 - o.prefix);
+    return Math.floor(i.network / size) === Math.floor(o.network / size);
+}
+
+/** Checks that involve several keys; run only when each key is valid on its own. */
+function crossChecks(s: RawSettings, raw: RawConfig): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const add = (key: string, message: string, fix = FIXES[key]) => problems.push({ key: qualify(key), message, fix });
+    if (s.mode === "existing") return problems;
+
+    if (s.controlPlaneCount % 2 === 0) {
+        add("controlPlaneCount", `must be odd so etcd keeps quorum when a server fails (got ${s.controlPlaneCount}; use ${s.controlPlaneCount + 1} or ${s.controlPlaneCount - 1})`);
+    }
+    for (const key of ["controlPlaneServerType", "agentServerType"] as const) {
+        if (key === "agentServerType" && s.agentCount === 0) continue;
+        const where = SERVER_TYPES[s[key]];
+        if (where === undefined) {
+            add(key, `unknown Hetzner server type '${s[key]}'; known: ${Object.keys(SERVER_TYPES).join(", ")}`);
+        } else if (where !== "all" && !where.includes(s.location)) {
+            add(key, `'${s[key]}' is not sold in ${s.location}; it is available in ${where.join(", ")} (or choose a cpx/ccx type)`);
+        }
+    }
+    if (!s.adminCidrs || s.adminCidrs.length === 0) {
+        add("adminCidrs", "is required in hetzner mode: SSH (22) and the Kubernetes API (6443) are open only to these networks");
+    } else if (s.adminCidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) {
+        add("adminCidrs", "must not contain 0.0.0.0/0 or ::/0: that opens SSH and the Kubernetes API to the whole internet");
+    }
+    if (s.loadBalancerApi && !s.loadBalancer) {
+        add("loadBalancerApi", "needs the load balancer: also set platform:loadBalancer true", FIXES.loadBalancer);
+    }
+    if (!cidrContains(s.networkCidr, s.subnetCidr)) {
+        add("subnetCidr", `${s.subnetCidr} is not inside networkCidr ${s.networkCidr}`);
+    } else if ((parseIpv4Cidr(s.subnetCidr)?.prefix ?? 32) > 24) {
+        add("subnetCidr", "must be a /24 or larger: node addresses are assigned from it");
+    }
+    for (const reserved of ["10.42.0.0/16", "10.43.0.0/16"]) {
+        if (cidrContains(reserved, s.networkCidr) || cidrContains(s.networkCidr, reserved)) {
+            add("networkCidr", `${s.networkCidr} overlaps k3s's pod/service range ${reserved}`);
+        }
+    }
+    const s3Keys = ["etcdS3Bucket", "etcdS3AccessKey", "etcdS3SecretKey"] as const;
+    if (s3Keys.some((k) => s[k] !== undefined)) {
+        for (const k of s3Keys) {
+            if (s[k] === undefined) add(k, "is required for etcd snapshot upload to S3 (set all of etcdS3Bucket, etcdS3AccessKey, etcdS3SecretKey, or none)");
+        }
+    }
+    if (!raw.hcloudToken) {
+        add("hcloud:token", "no Hetzner Cloud API token: set it as a secret, or export HCLOUD_TOKEN", FIXES["hcloud:token"]);
+    }
+    return problems;
+}
+
+function qualify(key: string): string {
+    return key.includes(":") ? key : `${PROJECT}:${key}`;
+}
+
+/** Validates raw stack config; throws ConfigError listing every problem. */
+export function parseConfig(raw: RawConfig): PlatformConfig {
+    const result = rawSchema.safeParse(raw.values);
+    if (!result.success) {
+        const problems = result.error.issues.map((issue): ConfigProblem => {
+            const path = issue.path.map(String);
+            const top = path[0] ?? "";
+            const dotted = path.join(".");
+            return {
+                key: qualify(dotted || "(config)"),
+                message: issue.message,
+                fix: FIXES[dotted] ?? FIXES[top] ?? `pulumi config set ${qualify(dotted)} <value>`,
+            };
+        });
+        throw new ConfigError(problems);
+    }
+    const s = result.data;
+    const problems = crossChecks(s, raw);
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const name = s.clusterName ?? dnsSafe(raw.stack);
+    if (s.mode === "existing") {
+        return { mode: "existing", stack: raw.stack, cluster: { name, kubeconfig: s.kubeconfig, context: s.kubeContext } };
+    }
+    return {
+        mode: "hetzner",
+        stack: raw.stack,
+        cluster: {
+            name,
+            location: s.location,
+            networkZone: LOCATION_ZONES[s.location],
+            controlPlane: { count: s.controlPlaneCount, serverType: s.controlPlaneServerType },
+            agents: { count: s.agentCount, serverType: s.agentServerType },
+            serverImage: s.serverImage,
+            k3sVersion: s.k3sVersion,
+            adminCidrs: s.adminCidrs ?? [],
+            loadBalancer: { enabled: s.loadBalancer, type: s.loadBalancerType, api: s.loadBalancerApi },
+            apiHostname: s.apiHostname,
+            protection: s.protection,
+            networkCidr: s.networkCidr,
+            subnetCidr: s.subnetCidr,
+            etcdSnapshots: {
+                schedule: s.etcdSnapshotSchedule,
+                retention: s.etcdSnapshotRetention,
+                s3: s.etcdS3Bucket !== undefined && s.etcdS3AccessKey !== undefined && s.etcdS3SecretKey !== undefined ? {
+                    endpoint: s.etcdS3Endpoint,
+                    bucket: s.etcdS3Bucket,
+                    folder: s.etcdS3Folder,
+                    region: s.etcdS3Region,
+                    accessKey: s.etcdS3AccessKey,
+                    secretKey: s.etcdS3SecretKey,
+                } : undefined,
+            },
+            hcloudToken: raw.hcloudToken ?? "",
+        },
+    };
+}
+
+function dnsSafe(stack: string): string {
+    const cleaned = stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 30).replace(/-+$/, "");
+    return cleaned || "platform";
+}
+
+/**
+ * Reads the stack's config through the Pulumi runtime and validates it.
+ * Secret settings come back as Pulumi secrets, never as plain strings.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
+    const cfg = new pulumi.Config(PROJECT);
+    const values: Record<string, unknown> = {};
+    for (const key of Object.keys(rawSchema.shape)) {
+        const text = cfg.get(key);
+        if (text !== undefined) values[key] = text;
+    }
+    const hcloudToken = new pulumi.Config("hcloud").get("token") ?? env.HCLOUD_TOKEN;
+    const parsed = parseConfig({ stack: pulumi.getStack(), values, hcloudToken });
+    if (parsed.mode === "existing") {
+        const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : pulumi.secret(parsed.cluster.kubeconfig);
+        return { ...parsed, cluster: { ...parsed.cluster, kubeconfig } };
+    }
+    const s3 = parsed.cluster.etcdSnapshots.s3;
+    return {
+        ...parsed,
+        cluster: {
+            ...parsed.cluster,
+            hcloudToken: pulumi.secret(parsed.cluster.hcloudToken),
+            etcdSnapshots: {
+                ...parsed.cluster.etcdSnapshots,
+                s3: s3 === undefined ? undefined : { ...s3, secretKey: pulumi.secret(s3.secretKey) },
+            },
+        },
+    };
+}

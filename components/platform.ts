@@ -1,0 +1,45 @@
+// Composes the platform from validated config. index.ts calls this; tests and
+// the offline render run the same code under Pulumi's mock runtime.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster-addons";
+import type { PlatformConfig } from "./config";
+import { ExistingCluster } from "./existing-cluster";
+import { K3sCluster } from "./k3s-cluster";
+
+export interface Platform {
+    readonly mode: PlatformConfig["mode"];
+    /** The provider every in-cluster resource must be created with. */
+    readonly k8sProvider: k8s.Provider;
+    /** StorageClass for data that must outlive its claim; undefined means the cluster's default. */
+    readonly retainStorageClass?: string;
+    /** Admin kubeconfig (secret); only when this program created the cluster. */
+    readonly kubeconfig?: pulumi.Output<string>;
+    readonly cluster?: K3sCluster;
+}
+
+export function createPlatform(config: PlatformConfig): Platform {
+    if (config.mode === "existing") {
+        const existing = new ExistingCluster(config.cluster.name, {
+            kubeconfig: config.cluster.kubeconfig,
+            context: config.cluster.context,
+        });
+        return { mode: "existing", k8sProvider: existing.provider };
+    }
+    const s = config.cluster;
+    const cluster = new K3sCluster(s.name, { settings: s, stack: config.stack });
+    new ClusterAddons(`${s.name}-addons`, {
+        hcloudToken: s.hcloudToken,
+        networkId: cluster.network.networkId,
+        location: s.location,
+        k3sVersion: s.k3sVersion,
+        provider: cluster.provider,
+    }, { parent: cluster });
+    return {
+        mode: "hetzner",
+        k8sProvider: cluster.provider,
+        retainStorageClass: RETAIN_STORAGE_CLASS,
+        kubeconfig: cluster.kubeconfig,
+        cluster,
+    };
+}

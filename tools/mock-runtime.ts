@@ -1,0 +1,197 @@
+// Runs a Pulumi program under the SDK's mock runtime and records every resource
+// it registers: type, name, parent, inputs (secrets kept marked) and the
+// options a reviewer cares about (protect, ignoreChanges). Provider outputs are
+// deterministic fakes, so two runs of the same config give the same result.
+// Used by the offline render and by the unit tests.
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+// The mock monitor does not pass a resource's parent or options to `Mocks`;
+// a subclass sees the raw request. Internal module, pinned by package-lock.
+import { MockMonitor, type MockResourceArgs, type MockResourceResult, type Mocks } from "@pulumi/pulumi/runtime/mocks";
+import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
+
+export interface RecordedResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly parentUrn?: string;
+    readonly custom: boolean;
+    /** Inputs as the engine received them; secret values stay wrapped (see isSecretValue). */
+    readonly inputs: Record<string, unknown>;
+    readonly protect: boolean;
+    readonly ignoreChanges: readonly string[];
+    readonly additionalSecretOutputs: readonly string[];
+}
+
+export interface ProgramRun {
+    readonly resources: RecordedResource[];
+    /** Stack outputs (secret ones wrapped). */
+    readonly outputs: Record<string, unknown>;
+    /** Every secret value the fakes produced or config held; nothing written may contain one. */
+    readonly secretValues: ReadonlySet<string>;
+}
+
+export interface ProgramRunOptions {
+    readonly project: string;
+    readonly stack: string;
+    /** Full keys ("platform:location") to values as Pulumi passes them (strings; JSON for objects). */
+    readonly config: Readonly<Record<string, string>>;
+    readonly secretKeys: readonly string[];
+    /** The program; its resolved return value becomes the stack outputs. */
+    readonly program: () => unknown;
+}
+
+/** The wrapper Pulumi's RPC layer puts around a secret value. */
+export function isSecretValue(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null
+        && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+}
+
+/** Minimal view of the protobuf RegisterResourceRequest the monitor receives. */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+    getProtect(): boolean;
+    getIgnorechangesList(): string[];
+    getAdditionalsecretoutputsList(): string[];
+    getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+}
+interface RegisterResponse { getUrn(): string }
+type Callback = (err: unknown, response: RegisterResponse | undefined) => void;
+
+class RecordingMonitor extends MockMonitor {
+    /** In registration order; the URN is filled in when the mock answers. */
+    readonly recorded: { resource: Omit<RecordedResource, "urn">; urn?: string }[] = [];
+
+    override registerResource(req: RegisterRequest, callback: Callback): Promise<void> {
+        const entry: { resource: Omit<RecordedResource, "urn">; urn?: string } = {
+            resource: {
+                type: req.getType(),
+                name: req.getName(),
+                custom: req.getCustom(),
+                inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
+                parentUrn: req.getParent() || undefined,
+                protect: req.getProtect(),
+                ignoreChanges: req.getIgnorechangesList(),
+                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            },
+        };
+        this.recorded.push(entry);
+        return super.registerResource(req, (err: unknown, response: RegisterResponse | undefined) => {
+            if (response) entry.urn = response.getUrn();
+            callback(err, response);
+        });
+    }
+}
+
+/** Deterministic fake provider outputs, keyed by resource type. */
+class FakeCloud implements Mocks {
+    readonly secretValues = new Set<string>();
+    private nextId = 1000;
+    private nextServerIp = 1;
+    private nextLbIp = 1;
+
+    constructor(private readonly seed: string) {}
+
+    private secret(label: string, length = 32): string {
+        const value = createHash("sha256").update(`${this.seed}/${label}`).digest("hex").slice(0, length);
+        this.secretValues.add(value);
+        return value;
+    }
+
+    newResource(args: MockResourceArgs): MockResourceResult {
+        const inputs = args.inputs as Record<string, unknown>;
+        const id = String(this.nextId++);
+        const state: Record<string, unknown> = { ...inputs };
+        switch (args.type) {
+            case "random:index/randomPassword:RandomPassword":
+                state.result = this.secret(`password/${args.name}`, Number(inputs.length ?? 32));
+                break;
+            case "tls:index/privateKey:PrivateKey": {
+                const key = this.secret(`key/${args.name}`, 64);
+                state.privateKeyOpenssh = `-----BEGIN OPENSSH PRIVATE KEY-----\n${key}\n-----END OPENSSH PRIVATE KEY-----\n`;
+                state.privateKeyPem = state.privateKeyOpenssh;
+                state.publicKeyOpenssh = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5${createHash("sha256").update(key).digest("base64").slice(0, 43)} offline-render\n`;
+                break;
+            }
+            case "hcloud:index/primaryIp:PrimaryIp":
+                // TEST-NET-2, never routed.
+                state.ipAddress = `198.51.100.${this.nextServerIp++}`;
+                break;
+            case "hcloud:index/loadBalancer:LoadBalancer":
+                state.ipv4 = `192.0.2.${this.nextLbIp++}`;
+                break;
+            case "command:remote:Command":
+                state.stdout = this.fakeKubeconfig(args.name);
+                state.stderr = "";
+                break;
+            default:
+                break;
+        }
+        return { id, state };
+    }
+
+    call(): Record<string, unknown> {
+        return {};
+    }
+
+    /** What k3s writes to /etc/rancher/k3s/k3s.yaml, with fake credentials. */
+    private fakeKubeconfig(name: string): string {
+        const ca = Buffer.from(`offline-render-ca/${name}`).toString("base64");
+        const cert = Buffer.from(`offline-render-client-cert/${name}`).toString("base64");
+        const key = this.secret(`kubeconfig-client-key/${name}`, 48);
+        return [
+            "apiVersion: v1",
+            "clusters:",
+            "- cluster:",
+            `    certificate-authority-data: ${ca}`,
+            "    server: https://127.0.0.1:6443",
+            "  name: default",
+            "contexts:",
+            "- context:",
+            "    cluster: default",
+            "    user: default",
+            "  name: default",
+            "current-context: default",
+            "kind: Config",
+            "preferences: {}",
+            "users:",
+            "- name: default",
+            "  user:",
+            `    client-certificate-data: ${cert}`,
+            `    client-key-data: ${key}`,
+            "",
+        ].join("\n");
+    }
+}
+
+/**
+ * Runs `program` as stack `stack` of `project` under mocks and returns what it registered.
+ * Runs are sequential: the Pulumi SDK keeps one global runtime state.
+ */
+export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun> {
+    const fake = new FakeCloud(`${options.project}/${options.stack}`);
+    const monitor = new RecordingMonitor(fake);
+    // setMocks switches on the SDK features mocks support; then swap in our recording monitor.
+    await pulumi.runtime.setMocks(fake, options.project, options.stack, false);
+    setMockOptions(monitor, options.project, options.stack, false);
+    pulumi.runtime.setAllConfig({ ...options.config }, [...options.secretKeys]);
+    for (const key of options.secretKeys) {
+        const value = options.config[key];
+        if (value) fake.secretValues.add(value);
+    }
+
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+        const result = await options.program();
+        return (result ?? {}) as pulumi.Inputs;
+    });
+    await pulumi.runtime.disconnect();
+
+    const resources = monitor.recorded.map(({ resource, urn }): RecordedResource => {
+        if (urn === undefined) throw new Error(`mock runtime did not register ${resource.type} ${resource.name}`);
+        return { urn, ...resource };
+    });
+    return { resources, outputs: (outputs ?? {}) as Record<string, unknown>, secretValues: fake.secretValues };
+}

@@ -1,0 +1,247 @@
+// Offline render: our preview without a Pulumi CLI, provider plugins or cloud
+// account. Runs the real program (index.ts) under the mock runtime with the
+// stack's config and writes what would be deployed:
+//   out/<stack>/resources.json      every resource: type, name, parent, inputs (secrets "[secret]")
+//   out/<stack>/cloud-init/<node>.yaml   each server's user-data, secret values redacted
+//   out/<stack>/k8s/*.yaml          one file per Kubernetes object
+// Usage: npm run render -- --stack prod [--out DIR]
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { ConfigError } from "../components/config";
+import { isSecretValue, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
+import { readStackConfig, withPlaceholderHcloudToken } from "./stack-config";
+
+export const REDACTED = "[secret]";
+const PROJECT_DIR = path.resolve(__dirname, "..");
+
+export interface RenderedResource {
+    readonly type: string;
+    readonly name: string;
+    readonly parent?: string;
+    readonly protect?: boolean;
+    readonly ignoreChanges?: readonly string[];
+    readonly inputs: unknown;
+}
+
+export interface Render {
+    readonly stack: string;
+    readonly mode: string;
+    readonly resources: RenderedResource[];
+    /** Relative path under the output directory -> file text. */
+    readonly files: Map<string, string>;
+    readonly notes: string[];
+    readonly outputs: unknown;
+    readonly run: ProgramRun;
+}
+
+/** Replaces secret values, keeping the shape of objects and lists (so manifests stay valid). */
+export function redact(value: unknown, insideSecret = false): unknown {
+    if (isSecretValue(value)) return redact(value.value, true);
+    if (Array.isArray(value)) return value.map((v) => redact(v, insideSecret));
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, insideSecret)]));
+    }
+    return insideSecret && value !== undefined && value !== null ? REDACTED : value;
+}
+
+/** The plain value, secrets unwrapped: only for text that is scrubbed afterwards. */
+function reveal(value: unknown): unknown {
+    if (isSecretValue(value)) return reveal(value.value);
+    if (Array.isArray(value)) return value.map(reveal);
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]));
+    }
+    return value;
+}
+
+export function scrub(text: string, secrets: ReadonlySet<string>): string {
+    let out = text;
+    // Longest first, so a secret containing another is replaced whole.
+    for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+        if (s.length >= 8) out = out.split(s).join(REDACTED);
+    }
+    return out;
+}
+
+/** Pulumi's Kubernetes SDK spells `x-kubernetes-*` schema keys with underscores. */
+function kubernetesKeys(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(kubernetesKeys);
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [
+            k.startsWith("x_kubernetes_") ? k.replace(/_/g, "-") : k,
+            kubernetesKeys(v),
+        ]));
+    }
+    return value;
+}
+
+function isKubernetesObject(r: RecordedResource): boolean {
+    return r.custom && r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers:");
+}
+
+function shortUrn(urn: string, byUrn: Map<string, RecordedResource>): string | undefined {
+    const r = byUrn.get(urn);
+    return r ? `${r.type}::${r.name}` : undefined;
+}
+
+function fileSafe(s: string): string {
+    return s.toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
+}
+
+/** Runs the program for `stack` and builds every output file in memory. */
+export async function renderStack(stack: string, projectDir = PROJECT_DIR): Promise<Render> {
+    const sc = withPlaceholderHcloudToken(readStackConfig(projectDir, stack));
+    // The render must never act on real credentials from the environment.
+    const savedToken = process.env.HCLOUD_TOKEN;
+    delete process.env.HCLOUD_TOKEN;
+    const indexPath = path.join(projectDir, "index.ts");
+    // Fresh program modules per run (tests render several stacks in one process).
+    for (const key of Object.keys(require.cache)) {
+        if (key.startsWith(projectDir) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}tools${path.sep}`)) {
+            delete require.cache[key];
+        }
+    }
+    let run: ProgramRun;
+    try {
+        run = await runProgram({
+            project: sc.project,
+            stack,
+            config: sc.config,
+            secretKeys: sc.secretKeys,
+            program: () => require(indexPath) as Record<string, unknown>,
+        });
+    } finally {
+        if (savedToken !== undefined) process.env.HCLOUD_TOKEN = savedToken;
+    }
+
+    const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+    const resources: RenderedResource[] = run.resources.map((r) => ({
+        type: r.type,
+        name: r.name,
+        parent: r.parentUrn ? shortUrn(r.parentUrn, byUrn) : undefined,
+        ...(r.protect ? { protect: true } : {}),
+        ...(r.ignoreChanges.length > 0 ? { ignoreChanges: r.ignoreChanges } : {}),
+        inputs: redact(r.inputs),
+    }));
+
+    const files = new Map<string, string>();
+    files.set("resources.json", `${JSON.stringify(resources, null, 2)}\n`);
+
+    for (const r of run.resources) {
+        if (r.type === "hcloud:index/server:Server" && r.inputs.userData !== undefined) {
+            const userData = String(reveal(r.inputs.userData));
+            files.set(`cloud-init/${fileSafe(String(reveal(r.inputs.name) ?? r.name))}.yaml`, scrub(userData, run.secretValues));
+        }
+    }
+
+    let index = 0;
+    for (const r of run.resources.filter(isKubernetesObject)) {
+        const manifest = kubernetesKeys(redact(r.inputs)) as Record<string, unknown>;
+        const meta = (manifest.metadata ?? {}) as Record<string, unknown>;
+        const kind = String(manifest.kind ?? r.type.split(":").pop());
+        const ns = typeof meta.namespace === "string" ? `${meta.namespace}-` : "";
+        index += 1;
+        const file = `k8s/${String(index).padStart(3, "0")}-${fileSafe(kind)}-${fileSafe(ns + String(meta.name ?? r.name))}.yaml`;
+        files.set(file, scrub(stringify(manifest, { lineWidth: 0 }), run.secretValues));
+    }
+
+    const outputs = redact(run.outputs);
+    const mode = typeof (outputs as Record<string, unknown>).mode === "string" ? String((outputs as Record<string, unknown>).mode) : "unknown";
+    return { stack, mode, resources, files, notes: sc.notes, outputs, run };
+}
+
+/** The resource tree with counts, as printed after a render. */
+export function describeRender(render: Render, outDir: string): string {
+    const children = new Map<string | undefined, RenderedResource[]>();
+    for (const r of render.resources) {
+        const list = children.get(r.parent) ?? [];
+        list.push(r);
+        children.set(r.parent, list);
+    }
+    const lines: string[] = [`Offline render of stack '${render.stack}' (${render.mode} mode) -> ${outDir}`];
+    const walk = (parent: string | undefined, prefix: string) => {
+        const list = children.get(parent) ?? [];
+        list.forEach((r, i) => {
+            const last = i === list.length - 1;
+            const flags = [r.protect ? "protected" : "", r.ignoreChanges?.length ? `ignores ${r.ignoreChanges.join(",")}` : ""].filter(Boolean);
+            lines.push(`${prefix}${last ? "└─ " : "├─ "}${r.type}  ${r.name}${flags.length ? `  (${flags.join("; ")})` : ""}`);
+            walk(`${r.type}::${r.name}`, `${prefix}${last ? "   " : "│  "}`);
+        });
+    };
+    walk(undefined, "");
+
+    const byPackage = new Map<string, number>();
+    for (const r of render.resources) {
+        const pkg = r.type.split(":")[0] === "pulumi" ? r.type.split(":")[1] : r.type.split(":")[0];
+        byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
+    }
+    const count = (prefix: string) => [...render.files.keys()].filter((f) => f.startsWith(prefix)).length;
+    lines.push("");
+    lines.push(`Resources: ${render.resources.length} (${[...byPackage].map(([k, v]) => `${k} ${v}`).join(", ")})`);
+    lines.push(`Kubernetes objects: ${count("k8s/")}; cloud-init files: ${count("cloud-init/")}`);
+    for (const note of render.notes) lines.push(`Note: ${note}`);
+    return lines.join("\n");
+}
+
+/** Fails if any secret value reached a file or the printed summary. */
+export function assertNoSecrets(texts: Iterable<string>, secrets: ReadonlySet<string>): void {
+    for (const text of texts) {
+        for (const s of secrets) {
+            if (s.length >= 8 && text.includes(s)) throw new Error("a secret value reached the render output; refusing to write it");
+        }
+    }
+}
+
+export function writeRender(render: Render, outDir: string): void {
+    fs.rmSync(outDir, { recursive: true, force: true });
+    for (const [rel, text] of render.files) {
+        const file = path.join(outDir, rel);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, text);
+    }
+}
+
+function parseArgs(argv: string[]): { stack: string; out?: string } {
+    let stack: string | undefined;
+    let out: string | undefined;
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a === "--stack" || a === "-s") stack = argv[++i];
+        else if (a.startsWith("--stack=")) stack = a.slice(8);
+        else if (a === "--out") out = argv[++i];
+        else if (a.startsWith("--out=")) out = a.slice(6);
+        else if (a === "--help" || a === "-h") {
+            console.log("usage: npm run render -- --stack <name> [--out <dir>]");
+            process.exit(0);
+        } else throw new Error(`unknown argument '${a}' (usage: npm run render -- --stack <name> [--out <dir>])`);
+    }
+    if (!stack) throw new Error("missing --stack (usage: npm run render -- --stack prod)");
+    return { stack, out };
+}
+
+async function main(): Promise<void> {
+    const args = parseArgs(process.argv.slice(2));
+    const outDir = path.resolve(args.out ?? path.join(PROJECT_DIR, "out", args.stack));
+    let render: Render;
+    try {
+        render = await renderStack(args.stack);
+    } catch (err) {
+        if (err instanceof ConfigError) {
+            console.error(err.message);
+            process.exit(1);
+        }
+        throw err;
+    }
+    const summary = describeRender(render, path.relative(process.cwd(), outDir) || ".");
+    assertNoSecrets([...render.files.values(), summary], render.run.secretValues);
+    writeRender(render, outDir);
+    console.log(summary);
+}
+
+if (require.main === module) {
+    main().catch((err: unknown) => {
+        console.error(err instanceof Error ? err.message : err);
+        process.exit(1);
+    });
+}

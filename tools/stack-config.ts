@@ -1,0 +1,99 @@
+// Reads a stack's configuration the way the Pulumi CLI would hand it to the
+// program: Pulumi.yaml defaults, overridden by Pulumi.<stack>.yaml. Encrypted
+// values cannot be decrypted without the stack's secrets provider, so each
+// becomes a deterministic placeholder that is still marked secret.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+
+export interface StackConfig {
+    readonly project: string;
+    readonly stack: string;
+    /** Full keys ("platform:location") to values as Pulumi passes them: strings, JSON for structures. */
+    readonly config: Record<string, string>;
+    readonly secretKeys: string[];
+    /** Things the reader of the render should know (placeholders used). */
+    readonly notes: string[];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function placeholder(stack: string, key: string): string {
+    return `offline-placeholder-${createHash("sha256").update(`${stack}/${key}`).digest("hex").slice(0, 24)}`;
+}
+
+/** Replaces `{secure: ...}` leaves with placeholders; reports whether any was found. */
+function resolveSecure(value: unknown, stack: string, key: string): { value: unknown; secret: boolean } {
+    if (isRecord(value) && typeof value.secure === "string" && Object.keys(value).length === 1) {
+        return { value: placeholder(stack, key), secret: true };
+    }
+    if (Array.isArray(value)) {
+        const items = value.map((v, i) => resolveSecure(v, stack, `${key}[${i}]`));
+        return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+    }
+    if (isRecord(value)) {
+        let secret = false;
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(value)) {
+            const r = resolveSecure(v, stack, `${key}.${k}`);
+            out[k] = r.value;
+            secret ||= r.secret;
+        }
+        return { value: out, secret };
+    }
+    return { value, secret: false };
+}
+
+function asConfigString(value: unknown): string {
+    return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function readStackConfig(projectDir: string, stack: string): StackConfig {
+    const projectFile = path.join(projectDir, "Pulumi.yaml");
+    const project: unknown = parse(fs.readFileSync(projectFile, "utf8"));
+    if (!isRecord(project) || typeof project.name !== "string") {
+        throw new Error(`${projectFile}: no project name`);
+    }
+    const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(stackFile)) {
+        const known = fs.readdirSync(projectDir).filter((f) => /^Pulumi\..+\.yaml$/.test(f)).map((f) => f.slice(7, -5));
+        throw new Error(`no stack file ${path.basename(stackFile)}; stacks here: ${known.join(", ") || "none"}`);
+    }
+    const stackDoc: unknown = parse(fs.readFileSync(stackFile, "utf8")) ?? {};
+    const name = project.name;
+    const qualify = (key: string) => (key.includes(":") ? key : `${name}:${key}`);
+
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    // Declared defaults first, as the CLI applies them.
+    const declared = isRecord(project.config) ? project.config : {};
+    for (const [key, decl] of Object.entries(declared)) {
+        if (isRecord(decl) && decl.default !== undefined) config[qualify(key)] = asConfigString(decl.default);
+        else if (isRecord(decl) && decl.value !== undefined) config[qualify(key)] = asConfigString(decl.value);
+    }
+    const values = isRecord(stackDoc) && isRecord(stackDoc.config) ? stackDoc.config : {};
+    for (const [key, raw] of Object.entries(values)) {
+        const full = qualify(key);
+        const { value, secret } = resolveSecure(raw, stack, full);
+        config[full] = asConfigString(value);
+        if (secret) secretKeys.push(full);
+    }
+    const notes = secretKeys.length > 0
+        ? [`encrypted config (${secretKeys.join(", ")}) replaced by placeholder secrets`]
+        : [];
+    return { project: name, stack, config, secretKeys, notes };
+}
+
+/** The render never uses a real token; it adds a placeholder when the stack has none. */
+export function withPlaceholderHcloudToken(sc: StackConfig): StackConfig {
+    if (sc.config["hcloud:token"] !== undefined) return sc;
+    return {
+        ...sc,
+        config: { ...sc.config, "hcloud:token": placeholder(sc.stack, "hcloud:token") },
+        secretKeys: [...sc.secretKeys, "hcloud:token"],
+        notes: [...sc.notes, "hcloud:token is not set: using a placeholder token (offline render only; set it with `pulumi config set --secret hcloud:token <token>` before `pulumi up`)"],
+    };
+}
