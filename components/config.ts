@@ -8,6 +8,7 @@
 // any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
 export const PROJECT = "platform";
 
@@ -262,6 +263,9 @@ const rawSchema = z.object({
 
 type RawSettings = z.infer<typeof rawSchema>;
 
+/** Every setting of the `platform:` namespace (Pulumi.yaml declares the same). */
+export const SETTING_KEYS: readonly string[] = Object.keys(rawSchema.shape);
+
 function cidrContains(outer: string, inner: string): boolean {
     const o = parseIpv4Cidr(outer);
     const i = parseIpv4Cidr(inner);
@@ -270,40 +274,49 @@ function cidrContains(outer: string, inner: string): boolean {
     return Math.floor(i.network / size) === Math.floor(o.network / size);
 }
 
-/** Checks that involve several keys; run only when each key is valid on its own. */
-function crossChecks(s: RawSettings, raw: RawConfig): ConfigProblem[] {
+/**
+ * Checks that involve several keys. `s` holds only the keys that are valid on
+ * their own, so a check runs when the keys it reads passed.
+ */
+function crossChecks(s: Partial<RawSettings>, raw: RawConfig): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const add = (key: string, message: string, fix = FIXES[key]) => problems.push({ key: qualify(key), message, fix });
-    if (s.mode === "existing") return problems;
+    if (s.mode !== "hetzner") return problems;
 
-    if (s.controlPlaneCount % 2 === 0) {
+    if (s.controlPlaneCount !== undefined && s.controlPlaneCount % 2 === 0) {
         add("controlPlaneCount", `must be odd so etcd keeps quorum when a server fails (got ${s.controlPlaneCount}; use ${s.controlPlaneCount + 1} or ${s.controlPlaneCount - 1})`);
     }
     for (const key of ["controlPlaneServerType", "agentServerType"] as const) {
-        if (key === "agentServerType" && s.agentCount === 0) continue;
-        const where = SERVER_TYPES[s[key]];
+        const type = s[key];
+        if (type === undefined || (key === "agentServerType" && s.agentCount === 0)) continue;
+        const where = SERVER_TYPES[type];
         if (where === undefined) {
-            add(key, `unknown Hetzner server type '${s[key]}'; known: ${Object.keys(SERVER_TYPES).join(", ")}`);
-        } else if (where !== "all" && !where.includes(s.location)) {
-            add(key, `'${s[key]}' is not sold in ${s.location}; it is available in ${where.join(", ")} (or choose a cpx/ccx type)`);
+            add(key, `unknown Hetzner server type '${type}'; known: ${Object.keys(SERVER_TYPES).join(", ")}`);
+        } else if (where !== "all" && s.location !== undefined && !where.includes(s.location)) {
+            add(key, `'${type}' is not sold in ${s.location}; it is available in ${where.join(", ")} (or choose a cpx/ccx type)`);
         }
     }
-    if (!s.adminCidrs || s.adminCidrs.length === 0) {
+    if (raw.values.adminCidrs === undefined) {
         add("adminCidrs", "is required in hetzner mode: SSH (22) and the Kubernetes API (6443) are open only to these networks");
-    } else if (s.adminCidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) {
+    } else if (s.adminCidrs?.length === 0) {
+        add("adminCidrs", "is empty: SSH (22) and the Kubernetes API (6443) would be reachable from nowhere");
+    } else if (s.adminCidrs?.some((c) => c === "0.0.0.0/0" || c === "::/0")) {
         add("adminCidrs", "must not contain 0.0.0.0/0 or ::/0: that opens SSH and the Kubernetes API to the whole internet");
     }
     if (s.loadBalancerApi && !s.loadBalancer) {
         add("loadBalancerApi", "needs the load balancer: also set platform:loadBalancer true", FIXES.loadBalancer);
     }
-    if (!cidrContains(s.networkCidr, s.subnetCidr)) {
-        add("subnetCidr", `${s.subnetCidr} is not inside networkCidr ${s.networkCidr}`);
-    } else if ((parseIpv4Cidr(s.subnetCidr)?.prefix ?? 32) > 24) {
-        add("subnetCidr", "must be a /24 or larger: node addresses are assigned from it");
+    const { networkCidr, subnetCidr } = s;
+    if (networkCidr !== undefined && subnetCidr !== undefined) {
+        if (!cidrContains(networkCidr, subnetCidr)) {
+            add("subnetCidr", `${subnetCidr} is not inside networkCidr ${networkCidr}`);
+        } else if ((parseIpv4Cidr(subnetCidr)?.prefix ?? 32) > 24) {
+            add("subnetCidr", "must be a /24 or larger: node addresses are assigned from it");
+        }
     }
-    for (const reserved of ["10.42.0.0/16", "10.43.0.0/16"]) {
-        if (cidrContains(reserved, s.networkCidr) || cidrContains(s.networkCidr, reserved)) {
-            add("networkCidr", `${s.networkCidr} overlaps k3s's pod/service range ${reserved}`);
+    for (const reserved of [CLUSTER_CIDR, SERVICE_CIDR]) {
+        if (networkCidr !== undefined && (cidrContains(reserved, networkCidr) || cidrContains(networkCidr, reserved))) {
+            add("networkCidr", `${networkCidr} overlaps k3s's pod/service range ${reserved}`);
         }
     }
     const s3Keys = ["etcdS3Bucket", "etcdS3AccessKey", "etcdS3SecretKey"] as const;
@@ -322,25 +335,40 @@ function qualify(key: string): string {
     return key.includes(":") ? key : `${PROJECT}:${key}`;
 }
 
-/** Validates raw stack config; throws ConfigError listing every problem. */
+/** "adminCidrs" + [0] -> "adminCidrs[0]", as `pulumi config set --path` spells it. */
+function configPath(path: readonly PropertyKey[]): string {
+    return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
+}
+
+/** Validates raw stack config; throws ConfigError listing every problem at once. */
 export function parseConfig(raw: RawConfig): PlatformConfig {
-    const result = rawSchema.safeParse(raw.values);
-    if (!result.success) {
-        const problems = result.error.issues.map((issue): ConfigProblem => {
-            const path = issue.path.map(String);
-            const top = path[0] ?? "";
-            const dotted = path.join(".");
-            return {
-                key: qualify(dotted || "(config)"),
-                message: issue.message,
-                fix: FIXES[dotted] ?? FIXES[top] ?? `pulumi config set ${qualify(dotted)} <value>`,
-            };
-        });
-        throw new ConfigError(problems);
+    const problems: ConfigProblem[] = [];
+    const valid: Record<string, unknown> = {};
+    const shape: Record<string, z.ZodType> = rawSchema.shape;
+    for (const [key, schema] of Object.entries(shape)) {
+        const result = schema.safeParse(raw.values[key]);
+        if (result.success) {
+            if (result.data !== undefined) valid[key] = result.data;
+            continue;
+        }
+        for (const issue of result.error.issues) {
+            const path = configPath([key, ...issue.path]);
+            problems.push({ key: qualify(path), message: issue.message, fix: FIXES[key] });
+        }
     }
-    const s = result.data;
-    const problems = crossChecks(s, raw);
+    for (const key of Object.keys(raw.values)) {
+        if (!(key in shape)) {
+            const near = Object.keys(shape).find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
+            problems.push({
+                key: qualify(key),
+                message: `unknown setting${near ? `; did you mean ${qualify(near)}?` : ""} (Pulumi.yaml lists every setting)`,
+                fix: `pulumi config rm ${qualify(key)}`,
+            });
+        }
+    }
+    problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
     if (problems.length > 0) throw new ConfigError(problems);
+    const s = rawSchema.parse(raw.values);
 
     const name = s.clusterName ?? dnsSafe(raw.stack);
     if (s.mode === "existing") {
@@ -380,6 +408,20 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
     };
 }
 
+function editDistance(a: string, b: string): number {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        let diagonal = row[0];
+        row[0] = i;
+        for (let j = 1; j <= b.length; j++) {
+            const above = row[j];
+            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+            diagonal = above;
+        }
+    }
+    return row[b.length];
+}
+
 function dnsSafe(stack: string): string {
     const cleaned = stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 30).replace(/-+$/, "");
     return cleaned || "platform";
@@ -390,12 +432,11 @@ function dnsSafe(stack: string): string {
  * Secret settings come back as Pulumi secrets, never as plain strings.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
-    const cfg = new pulumi.Config(PROJECT);
-    const values: Record<string, unknown> = {};
-    for (const key of Object.keys(rawSchema.shape)) {
-        const text = cfg.get(key);
-        if (text !== undefined) values[key] = text;
-    }
+    // Every key of our namespace, so a misspelt one is reported rather than ignored.
+    const prefix = `${PROJECT}:`;
+    const values = Object.fromEntries(Object.entries(pulumi.runtime.allConfig())
+        .filter(([key]) => key.startsWith(prefix))
+        .map(([key, text]) => [key.slice(prefix.length), text]));
     const hcloudToken = new pulumi.Config("hcloud").get("token") ?? env.HCLOUD_TOKEN;
     const parsed = parseConfig({ stack: pulumi.getStack(), values, hcloudToken });
     if (parsed.mode === "existing") {

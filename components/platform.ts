@@ -43,3 +43,17 @@ export function createPlatform(config: PlatformConfig): Platform {
         cluster,
     };
 }
+
+/** Stack outputs: only what this mode has (Pulumi warns about undefined outputs). */
+export function stackOutputs(platform: Platform): Record<string, unknown> {
+    const cluster = platform.cluster;
+    const outputs: Record<string, unknown> = { mode: platform.mode };
+    if (cluster) {
+        outputs.apiEndpoint = cluster.apiEndpoint;
+        outputs.kubeconfig = cluster.kubeconfig;
+        outputs.servers = cluster.nodes.map((n) => ({ name: n.name, role: n.role, privateIp: n.privateIp, publicIpv4: n.publicIpv4 }));
+        outputs.sshPrivateKey = cluster.sshPrivateKey;
+        if (cluster.network.loadBalancerIpv4) outputs.loadBalancerIpv4 = cluster.network.loadBalancerIpv4;
+    }
+    return outputs;
+}

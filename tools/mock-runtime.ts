@@ -16,6 +16,8 @@ export interface RecordedResource {
     readonly name: string;
     readonly parentUrn?: string;
     readonly custom: boolean;
+    /** Provider reference ("<urn>::<id>") the resource was registered with, if explicit. */
+    readonly provider?: string;
     /** Inputs as the engine received them; secret values stay wrapped (see isSecretValue). */
     readonly inputs: Record<string, unknown>;
     readonly protect: boolean;
@@ -53,6 +55,7 @@ interface RegisterRequest {
     getName(): string;
     getParent(): string;
     getCustom(): boolean;
+    getProvider(): string;
     getProtect(): boolean;
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
@@ -71,6 +74,7 @@ class RecordingMonitor extends MockMonitor {
                 type: req.getType(),
                 name: req.getName(),
                 custom: req.getCustom(),
+                provider: req.getProvider() || undefined,
                 inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
                 parentUrn: req.getParent() || undefined,
                 protect: req.getProtect(),
@@ -167,6 +171,16 @@ class FakeCloud implements Mocks {
     }
 }
 
+/** The stack's outputs as the engine received them, secret ones still wrapped. */
+function stackOutputs(monitor: MockMonitor): Record<string, unknown> {
+    const stack = [...monitor.getRegisteredResources().values()].find((r) => r.urn.includes("::pulumi:pulumi:Stack::"));
+    const state: unknown = stack?.state;
+    if (typeof state === "object" && state !== null && "toJavaScript" in state) {
+        return pulumi.runtime.deserializeProperties(state as Parameters<typeof pulumi.runtime.deserializeProperties>[0]) as Record<string, unknown>;
+    }
+    return {};
+}
+
 /**
  * Runs `program` as stack `stack` of `project` under mocks and returns what it registered.
  * Runs are sequential: the Pulumi SDK keeps one global runtime state.
@@ -183,15 +197,16 @@ export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun
         if (value) fake.secretValues.add(value);
     }
 
-    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+    await pulumi.runtime.runInPulumiStack(async () => {
         const result = await options.program();
         return (result ?? {}) as pulumi.Inputs;
     });
     await pulumi.runtime.disconnect();
+    const outputs = stackOutputs(monitor);
 
     const resources = monitor.recorded.map(({ resource, urn }): RecordedResource => {
         if (urn === undefined) throw new Error(`mock runtime did not register ${resource.type} ${resource.name}`);
         return { urn, ...resource };
     });
-    return { resources, outputs: (outputs ?? {}) as Record<string, unknown>, secretValues: fake.secretValues };
+    return { resources, outputs, secretValues: fake.secretValues };
 }

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { stringify } from "yaml";
 import { ConfigError } from "../components/config";
 import { isSecretValue, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
-import { readStackConfig, withPlaceholderHcloudToken } from "./stack-config";
+import { readStackConfig, StackConfig, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -31,7 +31,7 @@ export interface Render {
     /** Relative path under the output directory -> file text. */
     readonly files: Map<string, string>;
     readonly notes: string[];
-    readonly outputs: unknown;
+    readonly outputs: Record<string, unknown>;
     readonly run: ProgramRun;
 }
 
@@ -89,9 +89,15 @@ function fileSafe(s: string): string {
     return s.toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
 }
 
-/** Runs the program for `stack` and builds every output file in memory. */
-export async function renderStack(stack: string, projectDir = PROJECT_DIR): Promise<Render> {
-    const sc = withPlaceholderHcloudToken(readStackConfig(projectDir, stack));
+/** Renders a stack from its Pulumi.<stack>.yaml. */
+export function renderStack(stack: string): Promise<Render> {
+    return renderConfig(withPlaceholderHcloudToken(readStackConfig(PROJECT_DIR, stack)));
+}
+
+/** Runs the program with `sc` and builds every output file in memory. */
+export async function renderConfig(sc: StackConfig): Promise<Render> {
+    const projectDir = PROJECT_DIR;
+    const stack = sc.stack;
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
     delete process.env.HCLOUD_TOKEN;
@@ -146,8 +152,8 @@ export async function renderStack(stack: string, projectDir = PROJECT_DIR): Prom
         files.set(file, scrub(stringify(manifest, { lineWidth: 0 }), run.secretValues));
     }
 
-    const outputs = redact(run.outputs);
-    const mode = typeof (outputs as Record<string, unknown>).mode === "string" ? String((outputs as Record<string, unknown>).mode) : "unknown";
+    const outputs = redact(run.outputs) as Record<string, unknown>;
+    const mode = typeof outputs.mode === "string" ? outputs.mode : "unknown";
     return { stack, mode, resources, files, notes: sc.notes, outputs, run };
 }
 
@@ -180,6 +186,9 @@ export function describeRender(render: Render, outDir: string): string {
     lines.push("");
     lines.push(`Resources: ${render.resources.length} (${[...byPackage].map(([k, v]) => `${k} ${v}`).join(", ")})`);
     lines.push(`Kubernetes objects: ${count("k8s/")}; cloud-init files: ${count("cloud-init/")}`);
+    const outputs = Object.entries(render.outputs).map(([k, v]) =>
+        `${k}=${typeof v === "string" ? v : Array.isArray(v) ? `[${v.length} items]` : JSON.stringify(v)}`);
+    lines.push(`Stack outputs: ${outputs.join(", ")}`);
     for (const note of render.notes) lines.push(`Note: ${note}`);
     return lines.join("\n");
 }

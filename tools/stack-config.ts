@@ -89,7 +89,7 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
 
 /** The render never uses a real token; it adds a placeholder when the stack has none. */
 export function withPlaceholderHcloudToken(sc: StackConfig): StackConfig {
-    if (sc.config["hcloud:token"] !== undefined) return sc;
+    if (sc.config["hcloud:token"] !== undefined || sc.config[`${sc.project}:mode`] === "existing") return sc;
     return {
         ...sc,
         config: { ...sc.config, "hcloud:token": placeholder(sc.stack, "hcloud:token") },
