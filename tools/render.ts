@@ -4,7 +4,7 @@
 //   out/<stack>/resources.json      every resource: type, name, parent, inputs (secrets "[secret]")
 //   out/<stack>/cloud-init/<node>.yaml   each server's user-data, secret values redacted
 //   out/<stack>/k8s/*.yaml          one file per Kubernetes object
-// Usage: npm run render -- --stack prod [--out DIR]
+// Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...]
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
@@ -89,9 +89,11 @@ function fileSafe(s: string): string {
     return s.toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
 }
 
-/** Renders a stack from its Pulumi.<stack>.yaml. */
-export function renderStack(stack: string): Promise<Render> {
-    return renderConfig(withPlaceholderHcloudToken(readStackConfig(PROJECT_DIR, stack)));
+/** Renders a stack from its Pulumi.<stack>.yaml, with optional `key=value` overrides. */
+export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<Render> {
+    const sc = readStackConfig(PROJECT_DIR, stack);
+    const qualified = Object.entries(overrides).map(([k, v]) => [k.includes(":") ? k : `${sc.project}:${k}`, v]);
+    return renderConfig(withPlaceholderHcloudToken({ ...sc, config: { ...sc.config, ...Object.fromEntries(qualified) } }));
 }
 
 /** Runs the program with `sc` and builds every output file in memory. */
@@ -211,22 +213,31 @@ export function writeRender(render: Render, outDir: string): void {
     }
 }
 
-function parseArgs(argv: string[]): { stack: string; out?: string } {
+const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--set <key>=<value> ...]";
+
+function parseArgs(argv: string[]): { stack: string; out?: string; overrides: Record<string, string> } {
     let stack: string | undefined;
     let out: string | undefined;
+    const overrides: Record<string, string> = {};
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--stack" || a === "-s") stack = argv[++i];
         else if (a.startsWith("--stack=")) stack = a.slice(8);
         else if (a === "--out") out = argv[++i];
         else if (a.startsWith("--out=")) out = a.slice(6);
-        else if (a === "--help" || a === "-h") {
-            console.log("usage: npm run render -- --stack <name> [--out <dir>]");
+        else if (a === "--set") {
+            // Try a variation without editing the stack file: --set agentCount=3
+            const pair = argv[++i] ?? "";
+            const eq = pair.indexOf("=");
+            if (eq <= 0) throw new Error(`--set needs key=value, got '${pair}' (${USAGE})`);
+            overrides[pair.slice(0, eq)] = pair.slice(eq + 1);
+        } else if (a === "--help" || a === "-h") {
+            console.log(USAGE);
             process.exit(0);
-        } else throw new Error(`unknown argument '${a}' (usage: npm run render -- --stack <name> [--out <dir>])`);
+        } else throw new Error(`unknown argument '${a}' (${USAGE})`);
     }
-    if (!stack) throw new Error("missing --stack (usage: npm run render -- --stack prod)");
-    return { stack, out };
+    if (!stack) throw new Error(`missing --stack (${USAGE})`);
+    return { stack, out, overrides };
 }
 
 async function main(): Promise<void> {
@@ -234,7 +245,7 @@ async function main(): Promise<void> {
     const outDir = path.resolve(args.out ?? path.join(PROJECT_DIR, "out", args.stack));
     let render: Render;
     try {
-        render = await renderStack(args.stack);
+        render = await renderStack(args.stack, args.overrides);
     } catch (err) {
         if (err instanceof ConfigError) {
             console.error(err.message);
