@@ -130,6 +130,14 @@ export class ConfigError extends Error {
     }
 }
 
+/**
+ * True for a ConfigError, also one thrown by another load of this module (the
+ * offline render loads the program afresh for each stack).
+ */
+export function isConfigError(err: unknown): err is ConfigError {
+    return err instanceof Error && err.name === "ConfigError" && Array.isArray((err as Partial<ConfigError>).problems);
+}
+
 export function formatProblems(problems: readonly ConfigProblem[]): string {
     const lines = [`Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):`];
     for (const p of problems) {

@@ -13,7 +13,7 @@ role="${1:?role (server or agent) required}"
 version="${2:?k3s version required}"
 node_ip="${3:?node private IP required}"
 join_ip="${4:-}"
-config=/etc/rancher/k3s/config.yaml
+config="${K3S_CONFIG_FILE:-/etc/rancher/k3s/config.yaml}"
 
 log() { printf '%s k3s-install: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 

@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { ConfigError } from "../components/config";
+import { isConfigError } from "../components/config";
 import { isSecretValue, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
 import { readStackConfig, StackConfig, withPlaceholderHcloudToken } from "./stack-config";
 
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
     try {
         render = await renderStack(args.stack, args.overrides);
     } catch (err) {
-        if (err instanceof ConfigError) {
+        if (isConfigError(err)) {
             console.error(err.message);
             process.exit(1);
         }
