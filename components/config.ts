@@ -46,7 +46,7 @@ export const SPREAD_GROUP_LIMIT = 10;
 export const MAX_CONTROL_PLANE = 7;
 export const MAX_AGENTS = 100;
 
-/** Defaults; Pulumi.yaml declares the same values for `pulumi config`. */
+/** Defaults of the settings (the README's configuration reference shows the same). */
 export const DEFAULTS = {
     mode: "hetzner",
     location: "fsn1",

@@ -1,5 +1,6 @@
-// Reads a stack's configuration the way the Pulumi CLI would hand it to the
-// program: Pulumi.yaml defaults, overridden by Pulumi.<stack>.yaml. Encrypted
+// Reads a stack's configuration the way the Pulumi CLI hands it to the
+// program: the values of Pulumi.<stack>.yaml, keys qualified with the project
+// name (defaults are the program's own, see components/config.ts). Encrypted
 // values cannot be decrypted without the stack's secrets provider, so each
 // becomes a deterministic placeholder that is still marked secret.
 import { createHash } from "node:crypto";
@@ -68,12 +69,6 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
 
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
-    // Declared defaults first, as the CLI applies them.
-    const declared = isRecord(project.config) ? project.config : {};
-    for (const [key, decl] of Object.entries(declared)) {
-        if (isRecord(decl) && decl.default !== undefined) config[qualify(key)] = asConfigString(decl.default);
-        else if (isRecord(decl) && decl.value !== undefined) config[qualify(key)] = asConfigString(decl.value);
-    }
     const values = isRecord(stackDoc) && isRecord(stackDoc.config) ? stackDoc.config : {};
     for (const [key, raw] of Object.entries(values)) {
         const full = qualify(key);
