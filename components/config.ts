@@ -7,7 +7,10 @@
 // Pulumi secrets. Nothing here registers a resource, so bad config fails before
 // any resource exists.
 import * as pulumi from "@pulumi/pulumi";
+// Not in the SDK's typings, but the only way to know whether a key is stored encrypted.
+import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { z } from "zod";
+import { APP_FIXES, AppSettings, appCrossChecks, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
 export const PROJECT = "platform";
@@ -104,9 +107,17 @@ export interface ExistingClusterSettings {
     readonly context?: string;
 }
 
-export type PlatformConfig =
-    | { readonly mode: "hetzner"; readonly stack: string; readonly cluster: HetznerClusterSettings }
-    | { readonly mode: "existing"; readonly stack: string; readonly cluster: ExistingClusterSettings };
+/** Settings every mode has: what runs on the cluster. */
+export interface WorkloadSettings {
+    readonly stack: string;
+    readonly ingress: IngressSettings;
+    readonly apps: readonly AppSettings[];
+    readonly registry?: RegistrySettings;
+}
+
+export type PlatformConfig = WorkloadSettings & (
+    | { readonly mode: "hetzner"; readonly cluster: HetznerClusterSettings }
+    | { readonly mode: "existing"; readonly cluster: ExistingClusterSettings });
 
 /** Raw values as Pulumi holds them: top-level values are strings, `--path` values are parsed. */
 export interface RawConfig {
@@ -115,6 +126,8 @@ export interface RawConfig {
     readonly values: Readonly<Record<string, unknown>>;
     /** `hcloud:token` from config, or HCLOUD_TOKEN from the environment. */
     readonly hcloudToken?: string;
+    /** Whether a `platform:` key is stored encrypted; unknown when absent. */
+    readonly isSecret?: (key: string) => boolean;
 }
 
 export interface ConfigProblem {
@@ -176,6 +189,7 @@ const FIXES: Record<string, string> = {
     kubeconfig: `pulumi config set --secret ${PROJECT}:kubeconfig "$(cat ~/.kube/config)"`,
     kubeContext: `pulumi config set ${PROJECT}:kubeContext k3d-platform`,
     "hcloud:token": "pulumi config set --secret hcloud:token <token>   # or export HCLOUD_TOKEN",
+    ...APP_FIXES,
 };
 
 // ---------------------------------------------------------------- schema parts
@@ -267,9 +281,12 @@ const rawSchema = z.object({
     etcdS3SecretKey: z.string().min(1).optional(),
     kubeconfig: z.string().min(1, "is empty").optional(),
     kubeContext: z.string().min(1).optional(),
+    ...ingressSchemaShape,
 });
 
 type RawSettings = z.infer<typeof rawSchema>;
+
+const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
 
 /** Every setting of the `platform:` namespace (Pulumi.yaml declares the same). */
 export const SETTING_KEYS: readonly string[] = Object.keys(rawSchema.shape);
@@ -375,16 +392,33 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         }
     }
     problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
+    problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true));
     if (problems.length > 0) throw new ConfigError(problems);
     const s = rawSchema.parse(raw.values);
 
+    const workload: WorkloadSettings = {
+        stack: raw.stack,
+        ingress: {
+            tls: s.tls,
+            acmeEmail: s.acmeEmail,
+            ingressClass: s.ingressClass,
+            controllerNamespace: s.ingressNamespace,
+            controllerPodLabels: parseLabelSelector(s.ingressPodSelector),
+            certManager: s.certManager,
+        },
+        apps: toAppSettings(s.apps, (secret) => secret),
+        registry: s.registryServer && s.registryUsername && s.registryPassword
+            ? { server: s.registryServer, username: s.registryUsername, password: s.registryPassword }
+            : undefined,
+    };
+
     const name = s.clusterName ?? dnsSafe(raw.stack);
     if (s.mode === "existing") {
-        return { mode: "existing", stack: raw.stack, cluster: { name, kubeconfig: s.kubeconfig, context: s.kubeContext } };
+        return { ...workload, mode: "existing", cluster: { name, kubeconfig: s.kubeconfig, context: s.kubeContext } };
     }
     return {
+        ...workload,
         mode: "hetzner",
-        stack: raw.stack,
         cluster: {
             name,
             location: s.location,
@@ -446,20 +480,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
         .filter(([key]) => key.startsWith(prefix))
         .map(([key, text]) => [key.slice(prefix.length), text]));
     const hcloudToken = new pulumi.Config("hcloud").get("token") ?? env.HCLOUD_TOKEN;
-    const parsed = parseConfig({ stack: pulumi.getStack(), values, hcloudToken });
+    const parsed = parseConfig({
+        stack: pulumi.getStack(),
+        values,
+        hcloudToken,
+        isSecret: isConfigSecret ? (key) => isConfigSecret(`${prefix}${key}`) : undefined,
+    });
+    const secret = (value: pulumi.Input<string>) => pulumi.secret(value);
+    const apps = parsed.apps.map((app) => ({
+        ...app,
+        secrets: Object.fromEntries(Object.entries(app.secrets).map(([k, v]) => [k, secret(v)])),
+    }));
+    const registry = parsed.registry && { ...parsed.registry, password: secret(parsed.registry.password) };
     if (parsed.mode === "existing") {
-        const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : pulumi.secret(parsed.cluster.kubeconfig);
-        return { ...parsed, cluster: { ...parsed.cluster, kubeconfig } };
+        const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : secret(parsed.cluster.kubeconfig);
+        return { ...parsed, apps, registry, cluster: { ...parsed.cluster, kubeconfig } };
     }
     const s3 = parsed.cluster.etcdSnapshots.s3;
     return {
         ...parsed,
+        apps,
+        registry,
         cluster: {
             ...parsed.cluster,
-            hcloudToken: pulumi.secret(parsed.cluster.hcloudToken),
+            hcloudToken: secret(parsed.cluster.hcloudToken),
             etcdSnapshots: {
                 ...parsed.cluster.etcdSnapshots,
-                s3: s3 === undefined ? undefined : { ...s3, secretKey: pulumi.secret(s3.secretKey) },
+                s3: s3 === undefined ? undefined : { ...s3, secretKey: secret(s3.secretKey) },
             },
         },
     };

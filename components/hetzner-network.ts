@@ -135,6 +135,8 @@ export class HetznerNetwork extends pulumi.ComponentResource {
                     listenPort: port,
                     destinationPort: port,
                     healthCheck: { protocol: "tcp", port, interval: 10, timeout: 5, retries: 3 },
+                    // Traefik learns the client's address from the PROXY header (it trusts only the LB).
+                    proxyprotocol: port !== 6443,
                 }, child);
             }
             this.loadBalancer = lb;

@@ -37,6 +37,8 @@ export class K3sCluster extends pulumi.ComponentResource {
     readonly provider: k8s.Provider;
     readonly hcloudProvider: hcloud.Provider;
     readonly sshPrivateKey: pulumi.Output<string>;
+    /** The load balancer's address on the private network, when there is one. */
+    readonly loadBalancerPrivateIp?: string;
 
     constructor(name: string, args: K3sClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("platform:cluster:K3sCluster", name, {}, opts);
@@ -64,6 +66,7 @@ export class K3sCluster extends pulumi.ComponentResource {
             provider: this.hcloudProvider,
         }, { parent: this });
         this.sshPrivateKey = this.network.sshPrivateKey;
+        this.loadBalancerPrivateIp = s.loadBalancer.enabled ? addresses.loadBalancer : undefined;
 
         const token = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent: this });
 

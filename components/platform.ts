@@ -1,11 +1,16 @@
 // Composes the platform from validated config. index.ts calls this; tests and
 // the offline render run the same code under Pulumi's mock runtime.
+import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { App } from "./app";
 import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster-addons";
 import type { PlatformConfig } from "./config";
 import { ExistingCluster } from "./existing-cluster";
+import { PlatformIngress } from "./ingress";
 import { K3sCluster } from "./k3s-cluster";
+
+const PROJECT_DIR = path.resolve(__dirname, "..");
 
 export interface Platform {
     readonly mode: PlatformConfig["mode"];
@@ -16,9 +21,31 @@ export interface Platform {
     /** Admin kubeconfig (secret); only when this program created the cluster. */
     readonly kubeconfig?: pulumi.Output<string>;
     readonly cluster?: K3sCluster;
+    readonly apps: App[];
 }
 
 export function createPlatform(config: PlatformConfig): Platform {
+    const base = createCluster(config);
+    const ingress = new PlatformIngress(`${config.cluster.name}-ingress`, {
+        settings: config.ingress,
+        bundledTraefik: config.mode === "hetzner",
+        proxyProtocolFrom: base.cluster?.loadBalancerPrivateIp ? [`${base.cluster.loadBalancerPrivateIp}/32`] : undefined,
+        provider: base.k8sProvider,
+    });
+    const apps = config.apps.map((app) => new App(app.name, {
+        app,
+        stack: config.stack,
+        projectDir: PROJECT_DIR,
+        registry: config.registry,
+        ingress: ingress.options,
+        controller: ingress.controller,
+        provider: base.k8sProvider,
+        ingressDependsOn: ingress.ready,
+    }));
+    return { ...base, apps };
+}
+
+function createCluster(config: PlatformConfig): Omit<Platform, "apps"> {
     if (config.mode === "existing") {
         const existing = new ExistingCluster(config.cluster.name, {
             kubeconfig: config.cluster.kubeconfig,
@@ -55,5 +82,7 @@ export function stackOutputs(platform: Platform): Record<string, unknown> {
         outputs.sshPrivateKey = cluster.sshPrivateKey;
         if (cluster.network.loadBalancerIpv4) outputs.loadBalancerIpv4 = cluster.network.loadBalancerIpv4;
     }
+    // What `1ctl -o json deploy get` showed: `pulumi stack output --json apps`.
+    outputs.apps = Object.fromEntries(platform.apps.map((a) => [a.name, { url: a.url, namespace: a.namespace, image: a.image }]));
     return outputs;
 }

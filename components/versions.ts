@@ -5,6 +5,8 @@ export const VERSIONS = {
     hcloudCcmChart: "1.32.0",
     /** charts.hetzner.cloud/hcloud-csi */
     hcloudCsiChart: "2.21.2",
+    /** charts.jetstack.io/cert-manager */
+    certManagerChart: "v1.19.1",
     systemUpgradeController: "rancher/system-upgrade-controller:v0.17.0",
     k3sUpgradeImage: "rancher/k3s-upgrade",
 } as const;

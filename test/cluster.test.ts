@@ -129,7 +129,7 @@ describe("prod stack", () => {
     });
 
     it("gives the Hetzner CCM and CSI their token through a Kubernetes Secret, not user-data or chart values", () => {
-        const secret = one(prod, "kubernetes:core/v1:Secret");
+        const secret = one(prod, "kubernetes:core/v1:Secret", "prod-addons-hcloud");
         assert.deepEqual(plain(secret.inputs.metadata), { name: "hcloud", namespace: "kube-system" });
         const data = secretInput(secret.inputs.stringData) as Record<string, string>;
         assert.match(data.token, /^offline-placeholder-/);
@@ -227,7 +227,7 @@ describe("existing-cluster mode", () => {
         const provider = one(r, "pulumi:providers:kubernetes");
         assert.equal(provider.inputs.context, "k3d-platform");
         assert.equal(provider.inputs.kubeconfig, undefined);
-        assert.deepEqual(Object.keys(r.run.outputs), ["mode"]);
+        assert.deepEqual(Object.keys(r.run.outputs).sort(), ["apps", "mode"]);
     });
 
     it("keeps a kubeconfig given as config secret", async () => {

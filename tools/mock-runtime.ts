@@ -127,6 +127,13 @@ class FakeCloud implements Mocks {
             case "hcloud:index/loadBalancer:LoadBalancer":
                 state.ipv4 = `192.0.2.${this.nextLbIp++}`;
                 break;
+            case "docker-build:index:Image": {
+                const digest = `sha256:${createHash("sha256").update(`${this.seed}/image/${args.name}`).digest("hex")}`;
+                const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
+                state.digest = digest;
+                state.ref = `${tags[0] ?? args.name}@${digest}`;
+                break;
+            }
             case "command:remote:Command":
                 state.stdout = this.fakeKubeconfig(args.name);
                 state.stderr = "";

@@ -76,8 +76,9 @@ function kubernetesKeys(value: unknown): unknown {
     return value;
 }
 
+/** A Kubernetes object (not a Helm release or other provider-side resource of the Kubernetes package). */
 function isKubernetesObject(r: RecordedResource): boolean {
-    return r.custom && r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers:");
+    return r.custom && r.type.startsWith("kubernetes:") && typeof r.inputs.apiVersion === "string" && typeof r.inputs.kind === "string";
 }
 
 function shortUrn(urn: string, byUrn: Map<string, RecordedResource>): string | undefined {

@@ -1,0 +1,253 @@
+// Settings for ingress, TLS and the apps: the part of stack config that
+// replaces a PaaS's `env` and `secret` commands. Parsed by components/config.ts
+// together with the cluster settings, so every problem is reported at once.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+export interface IngressSettings {
+    /** letsencrypt(-staging): cert-manager issues certificates over HTTP-01; off: a CDN terminates TLS. */
+    readonly tls: TlsMode;
+    readonly acmeEmail?: string;
+    /** IngressClass of app Ingresses. */
+    readonly ingressClass: string;
+    /** Where the ingress controller's pods run, and their label: the only pods allowed to reach apps. */
+    readonly controllerNamespace: string;
+    readonly controllerPodLabels: Readonly<Record<string, string>>;
+    /** install: cert-manager is installed here; existing: the cluster already runs it. */
+    readonly certManager: "install" | "existing";
+}
+
+export interface RegistrySettings {
+    readonly server: string;
+    readonly username: string;
+    readonly password: pulumi.Input<string>;
+}
+
+export interface AppSettings {
+    readonly name: string;
+    /** A pinned image reference, or a build that is pushed to the registry. */
+    readonly image?: string;
+    readonly build?: { readonly context: string; readonly dockerfile: string; readonly target?: string };
+    readonly port: number;
+    readonly replicas: number;
+    readonly cpu: string;
+    readonly memory: string;
+    readonly env: Readonly<Record<string, string>>;
+    readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
+    readonly healthPath: string;
+    readonly host?: string;
+    readonly command?: readonly string[];
+    readonly args?: readonly string[];
+    readonly migrationCommand?: readonly string[];
+    /** Seconds the app takes to drain on SIGTERM. */
+    readonly shutdownTimeout: number;
+    /** Seconds the app's own health check may take (its database ping). */
+    readonly healthTimeout: number;
+    /** Seconds a new pod may take to become healthy (first boot, cold caches). */
+    readonly startupTimeout: number;
+    /** At most one pod at any time (a scheduler): replicas 1, Recreate, no PDB. */
+    readonly singleton: boolean;
+    /** No port: no Service, Ingress or HTTP probes. */
+    readonly worker: boolean;
+    readonly autoscaling?: { readonly minReplicas: number; readonly maxReplicas: number; readonly cpuUtilization: number };
+}
+
+export const APP_DEFAULTS = {
+    port: 8080,
+    replicas: 2,
+    cpu: "500m",
+    memory: "256Mi",
+    healthPath: "/health",
+    shutdownTimeout: 30,
+    healthTimeout: 3,
+    startupTimeout: 240,
+} as const;
+
+/** Env names that hold credentials: they belong in `secrets`, never in a ConfigMap. */
+export const SECRET_LOOKING_ENV = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|DATABASE_URL|DSN$)/i;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function seconds(min: number, max: number) {
+    return z.preprocess(
+        (v) => (typeof v === "string" && /^\d+s?$/.test(v.trim()) ? Number(v.trim().replace(/s$/, "")) : v),
+        z.number({ error: "must be a number of seconds" }).int("must be whole seconds").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
+    );
+}
+
+const cpuQuantity = z.preprocess(
+    (v) => (typeof v === "number" ? String(v) : v),
+    z.string().regex(/^(\d+m|\d+(\.\d{1,3})?)$/, "must be a CPU quantity such as 0.5, 1 or 500m"),
+);
+
+const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, "must be a memory quantity such as 256Mi or 1Gi");
+
+/** A reference that names exactly one image: a tag other than latest, or a digest. */
+export function isPinnedImage(ref: string): boolean {
+    if (/@sha256:[0-9a-f]{64}$/.test(ref)) return true;
+    const lastSegment = ref.split("/").pop() ?? "";
+    const tag = lastSegment.includes(":") ? lastSegment.split(":").pop() : undefined;
+    return tag !== undefined && tag !== "" && tag !== "latest";
+}
+
+const stringList = z.array(z.string().min(1), { error: "must be a list of strings, such as [\"node\", \"dist/migrate.js\"]" }).min(1, "must not be empty");
+
+const appName = z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
+    "app names must be 1-40 lower-case letters, digits or '-', starting with a letter (it names the namespace)");
+
+const appSchema = z.object({
+    image: z.string().refine(isPinnedImage, "must be pinned: a tag other than 'latest' (app:1.4.2) or a digest (app@sha256:...)").optional(),
+    build: z.object({
+        context: z.string().min(1),
+        dockerfile: z.string().default("Dockerfile"),
+        target: z.string().optional(),
+    }).optional(),
+    port: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1).max(65535)).default(APP_DEFAULTS.port),
+    replicas: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1).max(50)).default(APP_DEFAULTS.replicas),
+    cpu: cpuQuantity.default(APP_DEFAULTS.cpu),
+    memory: memoryQuantity.default(APP_DEFAULTS.memory),
+    env: z.record(z.string().regex(ENV_NAME, "env names must be letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]))
+        .default({})
+        .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))),
+    secrets: z.record(z.string().regex(ENV_NAME, "secret names must be letters, digits and _"), z.string()).default({}),
+    healthPath: z.string().regex(/^\/\S*$/, "must be a path such as /health").default(APP_DEFAULTS.healthPath),
+    host: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, "must be a DNS name such as api.example.com").optional(),
+    command: stringList.optional(),
+    args: stringList.optional(),
+    migrationCommand: stringList.optional(),
+    shutdownTimeout: seconds(1, 3600).default(APP_DEFAULTS.shutdownTimeout),
+    healthTimeout: seconds(1, 60).default(APP_DEFAULTS.healthTimeout),
+    startupTimeout: seconds(10, 3600).default(APP_DEFAULTS.startupTimeout),
+    singleton: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
+    worker: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
+    autoscaling: z.object({
+        minReplicas: z.number().int().min(1),
+        maxReplicas: z.number().int().min(1).max(100),
+        cpuUtilization: z.number().int().min(10).max(100).default(70),
+    }).optional(),
+}).strict();
+
+export type RawApp = z.infer<typeof appSchema>;
+
+/** Structured values arrive as JSON text from `pulumi config`, or as objects. */
+export const appsSchema = z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    try { return JSON.parse(v); } catch { return v; }
+}, z.record(appName, appSchema, { error: "must be a map of app name to app settings" }));
+
+export const ingressSchemaShape = {
+    tls: z.enum(TLS_MODES, { error: `must be one of ${TLS_MODES.join(", ")}` }).default("letsencrypt"),
+    acmeEmail: z.email("must be an email address (Let's Encrypt sends expiry notices there)").optional(),
+    ingressClass: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be an IngressClass name").default("traefik"),
+    ingressNamespace: z.string().min(1).default("kube-system"),
+    ingressPodSelector: z.string().regex(/^[\w./-]+=[\w.-]+(,[\w./-]+=[\w.-]+)*$/, "must be label=value[,label=value]").default("app.kubernetes.io/name=traefik"),
+    certManager: z.enum(["install", "existing"], { error: "must be 'install' or 'existing'" }).default("install"),
+    registryServer: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/, "must be a registry host (and optional path), such as ghcr.io/acme").optional(),
+    registryUsername: z.string().min(1).optional(),
+    registryPassword: z.string().min(1).optional(),
+    apps: appsSchema.default({}),
+};
+
+export const APP_FIXES: Record<string, string> = {
+    tls: "pulumi config set platform:tls letsencrypt   # or letsencrypt-staging, off",
+    acmeEmail: "pulumi config set platform:acmeEmail ops@example.com",
+    ingressClass: "pulumi config set platform:ingressClass traefik",
+    ingressNamespace: "pulumi config set platform:ingressNamespace kube-system",
+    ingressPodSelector: "pulumi config set platform:ingressPodSelector app.kubernetes.io/name=traefik",
+    certManager: "pulumi config set platform:certManager install   # or existing",
+    registryServer: "pulumi config set platform:registryServer ghcr.io/acme",
+    registryUsername: "pulumi config set platform:registryUsername <user>",
+    registryPassword: "pulumi config set --secret platform:registryPassword <token>",
+    apps: "pulumi config set --path 'platform:apps.api.image' ghcr.io/acme/api:1.0.0",
+};
+
+export interface AppProblem { readonly key: string; readonly message: string; readonly fix: string }
+
+type IngressValues = { [K in keyof typeof ingressSchemaShape]?: z.infer<(typeof ingressSchemaShape)[K]> };
+
+/** Checks across keys of the app and ingress settings; `v` holds only keys valid on their own. */
+export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): AppProblem[] {
+    const problems: AppProblem[] = [];
+    const add = (key: string, message: string, fix: string) => problems.push({ key: `platform:${key}`, message, fix });
+    const apps = v.apps ?? {};
+    const hosts = new Map<string, string>();
+    for (const [name, app] of Object.entries(apps)) {
+        const at = (field: string) => `apps.${name}.${field}`;
+        if ((app.image === undefined) === (app.build === undefined)) {
+            add(`apps.${name}`, "needs exactly one of image (a pinned reference) or build (a Docker context)",
+                `pulumi config set --path 'platform:apps.${name}.image' ghcr.io/acme/${name}:1.0.0`);
+        }
+        if (app.build && !(v.registryServer && v.registryUsername && v.registryPassword)) {
+            add("registryServer", `apps.${name} is built from source: the image is pushed to a registry, which needs registryServer, registryUsername and registryPassword`, APP_FIXES.registryServer);
+        }
+        for (const key of Object.keys(app.env)) {
+            if (SECRET_LOOKING_ENV.test(key)) {
+                add(at(`env.${key}`), `looks like a credential; env values land in a ConfigMap in plain text. Move it to apps.${name}.secrets`,
+                    `pulumi config rm --path 'platform:apps.${name}.env.${key}' && pulumi config set --secret --path 'platform:apps.${name}.secrets.${key}' <value>`);
+            }
+            if (key in app.secrets) {
+                add(at(`env.${key}`), `is also in apps.${name}.secrets; set it in one place`, `pulumi config rm --path 'platform:apps.${name}.env.${key}'`);
+            }
+        }
+        if (Object.keys(app.secrets).length > 0 && !appsAreSecret) {
+            add(at("secrets"), "is stored in plain text in the stack file; secrets must be set with --secret",
+                `pulumi config set --secret --path 'platform:apps.${name}.secrets.${Object.keys(app.secrets)[0]}' <value>`);
+        }
+        if (app.worker && app.host) {
+            add(at("host"), "a worker has no port, so it cannot have a host; drop host or worker", `pulumi config rm --path 'platform:apps.${name}.host'`);
+        }
+        if (app.singleton && (app.replicas > 1 || app.autoscaling)) {
+            add(at("replicas"), "a singleton runs exactly one pod; remove replicas/autoscaling or singleton", `pulumi config set --path 'platform:apps.${name}.replicas' 1`);
+        }
+        if (app.autoscaling && app.autoscaling.minReplicas > app.autoscaling.maxReplicas) {
+            add(at("autoscaling.minReplicas"), `${app.autoscaling.minReplicas} is above maxReplicas ${app.autoscaling.maxReplicas}`, `pulumi config set --path 'platform:apps.${name}.autoscaling.minReplicas' 2`);
+        }
+        if (app.migrationCommand && !("DATABASE_DIRECT_URL" in app.secrets)) {
+            add(at("secrets.DATABASE_DIRECT_URL"),
+                "is required by migrationCommand: migrations take an advisory lock, which does not work through PgBouncer's transaction pooling, so they need a direct database URL",
+                `pulumi config set --secret --path 'platform:apps.${name}.secrets.DATABASE_DIRECT_URL' 'postgresql://...'`);
+        }
+        if (app.host) {
+            const other = hosts.get(app.host);
+            if (other) add(at("host"), `${app.host} is already the host of apps.${other}`, `pulumi config set --path 'platform:apps.${name}.host' ${name}.example.com`);
+            hosts.set(app.host, name);
+        }
+    }
+    if (v.tls !== "off" && v.tls !== undefined && !v.acmeEmail && [...hosts.keys()].length > 0) {
+        add("acmeEmail", `is required with tls=${v.tls}: Let's Encrypt registers the account with it`, APP_FIXES.acmeEmail);
+    }
+    return problems;
+}
+
+/** Builds the typed app and ingress settings; secret values become Pulumi secrets when `secret` is given. */
+export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], secret: (s: string) => pulumi.Input<string>): AppSettings[] {
+    return Object.entries(v).map(([name, a]): AppSettings => ({
+        name,
+        image: a.image,
+        build: a.build,
+        port: a.port,
+        replicas: a.replicas,
+        cpu: a.cpu,
+        memory: a.memory,
+        env: a.env,
+        secrets: Object.fromEntries(Object.entries(a.secrets).map(([k, s]) => [k, secret(s)])),
+        healthPath: a.healthPath,
+        host: a.host,
+        command: a.command,
+        args: a.args,
+        migrationCommand: a.migrationCommand,
+        shutdownTimeout: a.shutdownTimeout,
+        healthTimeout: a.healthTimeout,
+        startupTimeout: a.startupTimeout,
+        singleton: a.singleton,
+        worker: a.worker,
+        autoscaling: a.autoscaling,
+    }));
+}
+
+export function parseLabelSelector(selector: string): Record<string, string> {
+    return Object.fromEntries(selector.split(",").map((pair) => pair.split("=") as [string, string]));
+}

@@ -1,0 +1,287 @@
+// Pure builders of an app's Kubernetes objects from its settings. The App
+// component wraps them in resources; tests read them directly.
+import { createHash } from "node:crypto";
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { AppSettings } from "./app-config";
+
+type Deployment = k8s.types.input.apps.v1.Deployment;
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+type Probe = k8s.types.input.core.v1.Probe;
+
+/** Probe cadence from seed 003: readiness every 5 s, liveness every 10 s. */
+export const READINESS_PERIOD = 5;
+export const LIVENESS_PERIOD = 10;
+export const STARTUP_PERIOD = 5;
+export const CHECKSUM_ANNOTATION = "platform.io/config-checksum";
+export const METADATA_ADDRESS = "169.254.169.254/32";
+
+export function appLabels(app: AppSettings, component: "server" | "worker" | "migration"): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": app.name,
+        "app.kubernetes.io/instance": app.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "platform",
+        "app.kubernetes.io/managed-by": "pulumi",
+    };
+}
+
+/** What selects an app's serving pods; never changes over the app's life (selectors are immutable). */
+export function selectorLabels(app: AppSettings): Record<string, string> {
+    return { "app.kubernetes.io/name": app.name, "app.kubernetes.io/component": app.worker ? "worker" : "server" };
+}
+
+/** The probe timeout sits above the app's own health-check budget, so the app answers 503 before the probe gives up. */
+export function probeTimeout(app: AppSettings): number {
+    return Math.max(5, app.healthTimeout + 2);
+}
+
+/** Grace period above the app's shutdown timeout, so Kubernetes never kills a draining pod (30 s -> 60 s). */
+export function gracePeriod(app: AppSettings): number {
+    return Math.max(app.shutdownTimeout * 2, app.shutdownTimeout + 15);
+}
+
+/** Environment the platform sets so the app's timeouts agree with the probes; the app's own env wins. */
+export function configMapData(app: AppSettings): Record<string, string> {
+    const platform: Record<string, string> = app.worker ? {} : { PORT: String(app.port) };
+    platform.HEALTH_TIMEOUT = `${app.healthTimeout}s`;
+    platform.SHUTDOWN_TIMEOUT = `${app.shutdownTimeout}s`;
+    return { ...platform, ...app.env };
+}
+
+/** A stable digest of the app's env and secrets: on the pod template, so a change rolls the pods. */
+export function configChecksum(env: Readonly<Record<string, string>>, secrets: Readonly<Record<string, string>>): string {
+    const canonical = (o: Readonly<Record<string, string>>) => Object.keys(o).sort().map((k) => [k, o[k]]);
+    return createHash("sha256").update(JSON.stringify({ env: canonical(env), secrets: canonical(secrets) })).digest("hex");
+}
+
+/** Job name per release: a new image or command runs the migration again. */
+export function migrationJobName(app: AppSettings, image: string): string {
+    const hash = createHash("sha256").update(JSON.stringify([image, app.migrationCommand])).digest("hex").slice(0, 10);
+    return `${app.name}-migrate-${hash}`;
+}
+
+function httpProbe(app: AppSettings, periodSeconds: number, failureThreshold: number): Probe {
+    return {
+        httpGet: { path: app.healthPath, port: "http" },
+        periodSeconds,
+        timeoutSeconds: probeTimeout(app),
+        failureThreshold,
+    };
+}
+
+const RESTRICTED_CONTAINER = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** The pod every workload of the app runs: restricted, config by reference only, writable /tmp. */
+function podSpec(app: AppSettings, image: pulumi.Input<string>, names: { configMap: string; secret: string }): PodSpec {
+    return {
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+        containers: [{
+            name: app.name,
+            image,
+            ...(app.command ? { command: [...app.command] } : {}),
+            ...(app.args ? { args: [...app.args] } : {}),
+            envFrom: [{ configMapRef: { name: names.configMap } }, { secretRef: { name: names.secret } }],
+            resources: {
+                requests: { cpu: app.cpu, memory: app.memory },
+                limits: { cpu: app.cpu, memory: app.memory },
+            },
+            securityContext: RESTRICTED_CONTAINER,
+            volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+        }],
+        volumes: [{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }],
+    };
+}
+
+export interface AppObjectNames {
+    readonly namespace: string;
+    readonly configMap: string;
+    readonly secret: string;
+}
+
+export function appObjectNames(app: AppSettings): AppObjectNames {
+    return { namespace: app.name, configMap: `${app.name}-env`, secret: `${app.name}-secrets` };
+}
+
+/** `image` and `checksum` may be outputs (a pushed build's digest, a digest of secrets). */
+export function deployment(app: AppSettings, image: pulumi.Input<string>, checksum: pulumi.Input<string>): Deployment {
+    const names = appObjectNames(app);
+    const base = podSpec(app, image, names);
+    const [container] = base.containers as k8s.types.input.core.v1.Container[];
+    const serving = !app.worker;
+    const selector = selectorLabels(app);
+    return {
+        metadata: { name: app.name, namespace: names.namespace, labels: appLabels(app, serving ? "server" : "worker") },
+        spec: {
+            // With autoscaling the HPA owns the replica count.
+            ...(app.autoscaling ? {} : { replicas: app.singleton ? 1 : app.replicas }),
+            revisionHistoryLimit: 5,
+            selector: { matchLabels: selector },
+            // A singleton must never run twice, even during a rollout; others never drop below their count.
+            strategy: app.singleton
+                ? { type: "Recreate" }
+                : { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+            template: {
+                metadata: {
+                    labels: { ...appLabels(app, serving ? "server" : "worker"), ...selector },
+                    annotations: { [CHECKSUM_ANNOTATION]: checksum },
+                },
+                spec: {
+                    ...base,
+                    terminationGracePeriodSeconds: gracePeriod(app),
+                    topologySpreadConstraints: [{
+                        maxSkew: 1,
+                        topologyKey: "kubernetes.io/hostname",
+                        // ScheduleAnyway: a one-node cluster still runs every replica.
+                        whenUnsatisfiable: "ScheduleAnyway",
+                        labelSelector: { matchLabels: selector },
+                    }],
+                    containers: [{
+                        ...container,
+                        ...(serving ? {
+                            ports: [{ name: "http", containerPort: app.port, protocol: "TCP" }],
+                            startupProbe: httpProbe(app, STARTUP_PERIOD, Math.ceil(app.startupTimeout / STARTUP_PERIOD)),
+                            readinessProbe: httpProbe(app, READINESS_PERIOD, 3),
+                            livenessProbe: httpProbe(app, LIVENESS_PERIOD, 3),
+                        } : {}),
+                    }],
+                },
+            },
+        },
+    };
+}
+
+/**
+ * The migration Job: same image and config, but DATABASE_URL is the direct
+ * database URL (advisory locks need a session; PgBouncer's transaction pooling
+ * does not keep one). Runs to completion before the Deployment changes.
+ * `name` comes from migrationJobName.
+ */
+export function migrationJob(app: AppSettings, image: pulumi.Input<string>, name: pulumi.Input<string>): k8s.types.input.batch.v1.Job {
+    if (!app.migrationCommand) throw new Error(`${app.name} has no migrationCommand`);
+    const names = appObjectNames(app);
+    const pod = podSpec(app, image, names);
+    const [container] = pod.containers as k8s.types.input.core.v1.Container[];
+    return {
+        metadata: { name, namespace: names.namespace, labels: appLabels(app, "migration") },
+        spec: {
+            backoffLimit: 2,
+            activeDeadlineSeconds: 900,
+            template: {
+                metadata: { labels: appLabels(app, "migration") },
+                spec: {
+                    ...pod,
+                    restartPolicy: "Never",
+                    containers: [{
+                        ...container,
+                        command: [...app.migrationCommand],
+                        args: undefined,
+                        env: [{ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: names.secret, key: "DATABASE_DIRECT_URL" } } }],
+                    }],
+                },
+            },
+        },
+    };
+}
+
+export function service(app: AppSettings): k8s.types.input.core.v1.Service {
+    return {
+        metadata: { name: app.name, namespace: app.name, labels: appLabels(app, "server") },
+        spec: {
+            type: "ClusterIP",
+            selector: selectorLabels(app),
+            ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+        },
+    };
+}
+
+export interface IngressOptions {
+    readonly ingressClass: string;
+    /** cert-manager ClusterIssuer; absent when TLS is off (a CDN terminates it). */
+    readonly clusterIssuer?: string;
+    /** Traefik middlewares to apply, as `<namespace>-<name>@kubernetescrd`. */
+    readonly middlewares: readonly string[];
+}
+
+export function ingress(app: AppSettings, opts: IngressOptions): k8s.types.input.networking.v1.Ingress {
+    if (!app.host) throw new Error(`${app.name} has no host`);
+    const annotations: Record<string, string> = {};
+    if (opts.clusterIssuer) annotations["cert-manager.io/cluster-issuer"] = opts.clusterIssuer;
+    if (opts.middlewares.length > 0) annotations["traefik.ingress.kubernetes.io/router.middlewares"] = opts.middlewares.join(",");
+    return {
+        metadata: { name: app.name, namespace: app.name, labels: appLabels(app, "server"), annotations },
+        spec: {
+            ingressClassName: opts.ingressClass,
+            ...(opts.clusterIssuer ? { tls: [{ hosts: [app.host], secretName: `${app.name}-tls` }] } : {}),
+            rules: [{
+                host: app.host,
+                http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: app.name, port: { name: "http" } } } }] },
+            }],
+        },
+    };
+}
+
+/** Lets a drain evict one pod at a time and never blocks it; a singleton gets none (seed 004's stuck drain). */
+export function podDisruptionBudget(app: AppSettings): k8s.types.input.policy.v1.PodDisruptionBudget | undefined {
+    if (app.singleton) return undefined;
+    return {
+        metadata: { name: app.name, namespace: app.name, labels: appLabels(app, app.worker ? "worker" : "server") },
+        spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(app) } },
+    };
+}
+
+export function horizontalPodAutoscaler(app: AppSettings): k8s.types.input.autoscaling.v2.HorizontalPodAutoscaler | undefined {
+    if (!app.autoscaling) return undefined;
+    return {
+        metadata: { name: app.name, namespace: app.name, labels: appLabels(app, app.worker ? "worker" : "server") },
+        spec: {
+            scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: app.name },
+            minReplicas: app.autoscaling.minReplicas,
+            maxReplicas: app.autoscaling.maxReplicas,
+            metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: app.autoscaling.cpuUtilization } } }],
+        },
+    };
+}
+
+export interface ControllerPods {
+    readonly namespace: string;
+    readonly podLabels: Readonly<Record<string, string>>;
+}
+
+/** Only the ingress controller may reach the app's pods, and only on the app's port; workers accept nothing. */
+export function ingressPolicy(app: AppSettings, controller: ControllerPods): k8s.types.input.networking.v1.NetworkPolicy {
+    return {
+        metadata: { name: "allow-ingress-controller", namespace: app.name, labels: appLabels(app, "server") },
+        spec: {
+            podSelector: {},
+            policyTypes: ["Ingress"],
+            ingress: app.worker ? [] : [{
+                from: [{
+                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": controller.namespace } },
+                    podSelector: { matchLabels: { ...controller.podLabels } },
+                }],
+                ports: [{ port: app.port, protocol: "TCP" }],
+            }],
+        },
+    };
+}
+
+/** Pods may reach anything but the cloud metadata service (which would hand out the node's identity). */
+export function egressPolicy(app: AppSettings): k8s.types.input.networking.v1.NetworkPolicy {
+    return {
+        metadata: { name: "deny-cloud-metadata", namespace: app.name, labels: appLabels(app, "server") },
+        spec: {
+            podSelector: {},
+            policyTypes: ["Egress"],
+            egress: [{ to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_ADDRESS] } }, { ipBlock: { cidr: "::/0" } }] }],
+        },
+    };
+}

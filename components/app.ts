@@ -1,0 +1,125 @@
+// One app from the `apps` map of stack config: its image (pinned or built and
+// pushed), namespace, config and secrets, migration Job, Deployment, Service,
+// Ingress, disruption budget, autoscaler and network policies.
+import * as path from "node:path";
+import * as dockerBuild from "@pulumi/docker-build";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { AppSettings, RegistrySettings } from "./app-config";
+import {
+    appLabels, appObjectNames, configChecksum, configMapData, deployment, egressPolicy, horizontalPodAutoscaler, ingress,
+    ControllerPods, ingressPolicy, IngressOptions, migrationJob, migrationJobName, podDisruptionBudget, service,
+} from "./app-render";
+
+export interface AppArgs {
+    readonly app: AppSettings;
+    readonly stack: string;
+    /** Where relative build contexts are resolved (the project directory). */
+    readonly projectDir: string;
+    readonly registry?: RegistrySettings;
+    readonly ingress: IngressOptions;
+    readonly controller: ControllerPods;
+    readonly provider: k8s.Provider;
+    /** Resources that must exist before the app's Ingress (the ClusterIssuer, the Traefik middleware). */
+    readonly ingressDependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** A built image is pushed for linux/amd64 (Hetzner's x86 servers), whatever machine runs `pulumi up`. */
+export const BUILD_PLATFORM = "linux/amd64";
+
+export class App extends pulumi.ComponentResource {
+    readonly name: string;
+    readonly namespace: string;
+    /** The image the pods run: the pinned reference, or the pushed build by digest. */
+    readonly image: pulumi.Output<string>;
+    readonly url?: string;
+
+    constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("platform:apps:App", name, {}, opts);
+        const { app } = args;
+        const names = appObjectNames(app);
+        const k8sOpts = { parent: this, provider: args.provider };
+        this.name = app.name;
+        this.namespace = names.namespace;
+        this.image = this.resolveImage(name, args);
+
+        const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
+            metadata: {
+                name: names.namespace,
+                labels: { ...appLabels(app, "server"), "pod-security.kubernetes.io/enforce": "restricted" },
+            },
+        }, k8sOpts);
+        const inNs = { ...k8sOpts, dependsOn: [ns] };
+
+        const env = configMapData(app);
+        const configMap = new k8s.core.v1.ConfigMap(`${name}-env`, {
+            metadata: { name: names.configMap, namespace: names.namespace, labels: appLabels(app, "server") },
+            data: env,
+        }, inNs);
+        const secretValues = pulumi.secret(pulumi.output(app.secrets));
+        const secret = new k8s.core.v1.Secret(`${name}-secrets`, {
+            metadata: { name: names.secret, namespace: names.namespace, labels: appLabels(app, "server") },
+            type: "Opaque",
+            stringData: secretValues,
+        }, inNs);
+        // The digest of secret values reveals nothing usable; unsecret it so the pod template stays readable.
+        const checksum = pulumi.unsecret(secretValues.apply((values) => configChecksum(env, values)));
+
+        new k8s.networking.v1.NetworkPolicy(`${name}-allow-ingress-controller`, ingressPolicy(app, args.controller), inNs);
+        new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, egressPolicy(app), inNs);
+
+        const rolloutDependsOn: pulumi.Resource[] = [configMap, secret];
+        if (app.migrationCommand) {
+            const job = migrationJob(app, this.image, this.image.apply((image) => migrationJobName(app, image)));
+            const migration = new k8s.batch.v1.Job(`${name}-migrate`, job, { ...inNs, dependsOn: [ns, configMap, secret] });
+            // The Deployment changes only after the migration succeeded; a failed one leaves the old pods serving.
+            rolloutDependsOn.push(migration);
+        }
+
+        const workload = new k8s.apps.v1.Deployment(`${name}-deployment`, deployment(app, this.image, checksum), {
+            ...inNs,
+            dependsOn: [ns, ...rolloutDependsOn],
+        });
+
+        const pdb = podDisruptionBudget(app);
+        if (pdb) new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, pdb, inNs);
+        const hpa = horizontalPodAutoscaler(app);
+        if (hpa) new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-hpa`, hpa, { ...inNs, dependsOn: [ns, workload] });
+
+        if (!app.worker) {
+            const svc = new k8s.core.v1.Service(`${name}-svc`, service(app), inNs);
+            if (app.host) {
+                new k8s.networking.v1.Ingress(`${name}-ingress`, ingress(app, args.ingress), {
+                    ...inNs,
+                    dependsOn: [ns, svc, ...(args.ingressDependsOn ?? [])],
+                });
+                this.url = `${args.ingress.clusterIssuer ? "https" : "http"}://${app.host}`;
+            }
+        }
+
+        this.registerOutputs({ namespace: this.namespace, image: this.image, url: this.url });
+    }
+
+    private resolveImage(name: string, args: AppArgs): pulumi.Output<string> {
+        const { app, registry } = args;
+        if (app.image) return pulumi.output(app.image);
+        if (!app.build || !registry) throw new Error(`${app.name}: needs an image, or a build and a registry`);
+        const context = path.resolve(args.projectDir, app.build.context);
+        const built = new dockerBuild.Image(`${name}-image`, {
+            context: { location: context },
+            dockerfile: { location: path.join(context, app.build.dockerfile) },
+            ...(app.build.target ? { target: app.build.target } : {}),
+            // Apple-silicon laptops would otherwise push arm64 images the servers cannot run (seed 004).
+            platforms: [BUILD_PLATFORM as dockerBuild.Platform],
+            push: true,
+            tags: [`${registry.server}/${app.name}:${args.stack}`],
+            registries: [{
+                address: registry.server.split("/")[0],
+                username: registry.username,
+                password: pulumi.secret(registry.password),
+            }],
+        }, { parent: this });
+        // tag@digest: every new build changes the reference, so the Deployment rolls.
+        return built.ref;
+    }
+}
