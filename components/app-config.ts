@@ -53,6 +53,10 @@ export interface AppSettings {
     /** No port: no Service, Ingress or HTTP probes. */
     readonly worker: boolean;
     readonly autoscaling?: { readonly minReplicas: number; readonly maxReplicas: number; readonly cpuUtilization: number };
+    /** Gets a database `<name>` and role `app_<name>` (or the external database); DATABASE_URL is injected. */
+    readonly database: boolean;
+    /** Bump to rotate the app's database password. */
+    readonly databasePasswordVersion: number;
 }
 
 export const APP_DEFAULTS = {
@@ -123,6 +127,8 @@ const appSchema = z.object({
     startupTimeout: seconds(10, 3600).default(APP_DEFAULTS.startupTimeout),
     singleton: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
     worker: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
+    database: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
+    databasePasswordVersion: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1)).default(1),
     autoscaling: z.object({
         minReplicas: z.number().int().min(1),
         maxReplicas: z.number().int().min(1).max(100),
@@ -205,9 +211,9 @@ export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): AppPro
         if (app.autoscaling && app.autoscaling.minReplicas > app.autoscaling.maxReplicas) {
             add(at("autoscaling.minReplicas"), `${app.autoscaling.minReplicas} is above maxReplicas ${app.autoscaling.maxReplicas}`, `pulumi config set --path 'platform:apps.${name}.autoscaling.minReplicas' 2`);
         }
-        if (app.migrationCommand && !("DATABASE_DIRECT_URL" in app.secrets)) {
+        if (app.migrationCommand && !app.database && !("DATABASE_DIRECT_URL" in app.secrets)) {
             add(at("secrets.DATABASE_DIRECT_URL"),
-                "is required by migrationCommand: migrations take an advisory lock, which does not work through PgBouncer's transaction pooling, so they need a direct database URL",
+                "is required by migrationCommand (or set database: true): migrations take an advisory lock, which does not work through PgBouncer's transaction pooling, so they need a direct database URL",
                 `pulumi config set --secret --path 'platform:apps.${name}.secrets.DATABASE_DIRECT_URL' 'postgresql://...'`);
         }
         if (app.host) {
@@ -245,6 +251,8 @@ export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], 
         singleton: a.singleton,
         worker: a.worker,
         autoscaling: a.autoscaling,
+        database: a.database,
+        databasePasswordVersion: a.databasePasswordVersion,
     }));
 }
 

@@ -275,9 +275,9 @@ export function ingressPolicy(app: AppSettings, controller: ControllerPods): k8s
 }
 
 /** Pods may reach anything but the cloud metadata service (which would hand out the node's identity). */
-export function egressPolicy(app: AppSettings): k8s.types.input.networking.v1.NetworkPolicy {
+export function denyMetadataPolicy(namespace: string, labels: Record<string, string>): k8s.types.input.networking.v1.NetworkPolicy {
     return {
-        metadata: { name: "deny-cloud-metadata", namespace: app.name, labels: appLabels(app, "server") },
+        metadata: { name: "deny-cloud-metadata", namespace, labels },
         spec: {
             podSelector: {},
             policyTypes: ["Egress"],

@@ -6,8 +6,9 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppSettings, RegistrySettings } from "./app-config";
+import { DATABASE_CLIENT_LABEL } from "./database";
 import {
-    appLabels, appObjectNames, configChecksum, configMapData, deployment, egressPolicy, horizontalPodAutoscaler, ingress,
+    appLabels, appObjectNames, configChecksum, configMapData, denyMetadataPolicy, deployment, horizontalPodAutoscaler, ingress,
     ControllerPods, ingressPolicy, IngressOptions, migrationJob, migrationJobName, podDisruptionBudget, service,
 } from "./app-render";
 
@@ -22,6 +23,8 @@ export interface AppArgs {
     readonly provider: k8s.Provider;
     /** Resources that must exist before the app's Ingress (the ClusterIssuer, the Traefik middleware). */
     readonly ingressDependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** For an app with `database: true`: its URLs (secret) and what must be ready before its Secret changes. */
+    readonly database?: { readonly url: pulumi.Input<string>; readonly directUrl: pulumi.Input<string>; readonly ready: pulumi.Resource[] };
 }
 
 /** A built image is pushed for linux/amd64 (Hetzner's x86 servers), whatever machine runs `pulumi up`. */
@@ -46,7 +49,12 @@ export class App extends pulumi.ComponentResource {
         const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
             metadata: {
                 name: names.namespace,
-                labels: { ...appLabels(app, "server"), "pod-security.kubernetes.io/enforce": "restricted" },
+                labels: {
+                    ...appLabels(app, "server"),
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    // Lets the database's network policy admit this namespace.
+                    ...(args.database ? { [DATABASE_CLIENT_LABEL]: "true" } : {}),
+                },
             },
         }, k8sOpts);
         const inNs = { ...k8sOpts, dependsOn: [ns] };
@@ -56,17 +64,21 @@ export class App extends pulumi.ComponentResource {
             metadata: { name: names.configMap, namespace: names.namespace, labels: appLabels(app, "server") },
             data: env,
         }, inNs);
-        const secretValues = pulumi.secret(pulumi.output(app.secrets));
+        const secretValues = pulumi.secret(pulumi.output({
+            ...app.secrets,
+            ...(args.database ? { DATABASE_URL: args.database.url, DATABASE_DIRECT_URL: args.database.directUrl } : {}),
+        }));
         const secret = new k8s.core.v1.Secret(`${name}-secrets`, {
             metadata: { name: names.secret, namespace: names.namespace, labels: appLabels(app, "server") },
             type: "Opaque",
             stringData: secretValues,
-        }, inNs);
+            // A rotated password reaches the app only after the role and PgBouncer have it.
+        }, { ...inNs, dependsOn: [ns, ...(args.database?.ready ?? [])] });
         // The digest of secret values reveals nothing usable; unsecret it so the pod template stays readable.
         const checksum = pulumi.unsecret(secretValues.apply((values) => configChecksum(env, values)));
 
         new k8s.networking.v1.NetworkPolicy(`${name}-allow-ingress-controller`, ingressPolicy(app, args.controller), inNs);
-        new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, egressPolicy(app), inNs);
+        new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, denyMetadataPolicy(names.namespace, appLabels(app, "server")), inNs);
 
         const rolloutDependsOn: pulumi.Resource[] = [configMap, secret];
         if (app.migrationCommand) {

@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { z } from "zod";
 import { APP_FIXES, AppSettings, appCrossChecks, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
+import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, toDatabaseSettings } from "./database-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
 export const PROJECT = "platform";
@@ -113,6 +114,8 @@ export interface WorkloadSettings {
     readonly ingress: IngressSettings;
     readonly apps: readonly AppSettings[];
     readonly registry?: RegistrySettings;
+    /** Present when an app asks for a database. */
+    readonly database?: DatabaseSettings;
 }
 
 export type PlatformConfig = WorkloadSettings & (
@@ -190,6 +193,7 @@ const FIXES: Record<string, string> = {
     kubeContext: `pulumi config set ${PROJECT}:kubeContext k3d-platform`,
     "hcloud:token": "pulumi config set --secret hcloud:token <token>   # or export HCLOUD_TOKEN",
     ...APP_FIXES,
+    ...DATABASE_FIXES,
 };
 
 // ---------------------------------------------------------------- schema parts
@@ -282,6 +286,7 @@ const rawSchema = z.object({
     kubeconfig: z.string().min(1, "is empty").optional(),
     kubeContext: z.string().min(1).optional(),
     ...ingressSchemaShape,
+    ...databaseSchemaShape,
 });
 
 type RawSettings = z.infer<typeof rawSchema>;
@@ -393,6 +398,15 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
     }
     problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
     problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true));
+    const apps = (valid as Partial<RawSettings>).apps ?? {};
+    problems.push(...databaseCrossChecks(valid, Object.entries(apps).map(([name, a]) => ({
+        name,
+        database: a.database,
+        // Worst case: every replica (or the autoscaler's maximum) plus one surging during a rollout.
+        maxPods: (a.autoscaling?.maxReplicas ?? a.replicas) + (a.singleton ? 0 : 1),
+        env: a.env,
+        secretNames: Object.keys(a.secrets),
+    })), raw.isSecret?.("databaseUrl") ?? true));
     if (problems.length > 0) throw new ConfigError(problems);
     const s = rawSchema.parse(raw.values);
 
@@ -410,6 +424,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         registry: s.registryServer && s.registryUsername && s.registryPassword
             ? { server: s.registryServer, username: s.registryUsername, password: s.registryPassword }
             : undefined,
+        database: Object.values(s.apps).some((a) => a.database) ? toDatabaseSettings(s) : undefined,
     };
 
     const name = s.clusterName ?? dnsSafe(raw.stack);
@@ -492,15 +507,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
         secrets: Object.fromEntries(Object.entries(app.secrets).map(([k, v]) => [k, secret(v)])),
     }));
     const registry = parsed.registry && { ...parsed.registry, password: secret(parsed.registry.password) };
+    const db = parsed.database;
+    const database = db === undefined ? undefined
+        : db.mode === "external" ? { ...db, url: secret(db.url) }
+            : { ...db, backup: { ...db.backup, s3: db.backup.s3 && { ...db.backup.s3, secretKey: secret(db.backup.s3.secretKey) } } };
     if (parsed.mode === "existing") {
         const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : secret(parsed.cluster.kubeconfig);
-        return { ...parsed, apps, registry, cluster: { ...parsed.cluster, kubeconfig } };
+        return { ...parsed, apps, registry, database, cluster: { ...parsed.cluster, kubeconfig } };
     }
     const s3 = parsed.cluster.etcdSnapshots.s3;
     return {
         ...parsed,
         apps,
         registry,
+        database,
         cluster: {
             ...parsed.cluster,
             hcloudToken: secret(parsed.cluster.hcloudToken),

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { App } from "./app";
 import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster-addons";
 import type { PlatformConfig } from "./config";
+import { AppDatabase, Database } from "./database";
 import { ExistingCluster } from "./existing-cluster";
 import { PlatformIngress } from "./ingress";
 import { K3sCluster } from "./k3s-cluster";
@@ -32,6 +33,7 @@ export function createPlatform(config: PlatformConfig): Platform {
         proxyProtocolFrom: base.cluster?.loadBalancerPrivateIp ? [`${base.cluster.loadBalancerPrivateIp}/32`] : undefined,
         provider: base.k8sProvider,
     });
+    const databases = createDatabase(config, base);
     const apps = config.apps.map((app) => new App(app.name, {
         app,
         stack: config.stack,
@@ -41,8 +43,27 @@ export function createPlatform(config: PlatformConfig): Platform {
         controller: ingress.controller,
         provider: base.k8sProvider,
         ingressDependsOn: ingress.ready,
+        database: app.database ? databases[app.name] : undefined,
     }));
     return { ...base, apps };
+}
+
+/** Each database app's URLs: from the in-cluster tier, or the external database's URL for all. */
+function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">): Record<string, AppDatabase> {
+    const db = config.database;
+    if (!db) return {};
+    const users = config.apps.filter((a) => a.database);
+    if (db.mode === "external") {
+        const url = pulumi.secret(pulumi.output(db.url));
+        return Object.fromEntries(users.map((a) => [a.name, { url, directUrl: url, ready: [] }]));
+    }
+    const database = new Database(`${config.cluster.name}-database`, {
+        settings: db,
+        apps: users.map((a) => ({ name: a.name, passwordVersion: a.databasePasswordVersion })),
+        storageClass: base.retainStorageClass,
+        provider: base.k8sProvider,
+    });
+    return database.connections;
 }
 
 function createCluster(config: PlatformConfig): Omit<Platform, "apps"> {

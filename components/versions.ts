@@ -7,6 +7,12 @@ export const VERSIONS = {
     hcloudCsiChart: "2.21.2",
     /** charts.jetstack.io/cert-manager */
     certManagerChart: "v1.19.1",
+    /** PostgreSQL 17, as in seed 001 (Debian-based: bash, pg_dump, pg_restore for the scripts). */
+    postgres: "postgres:17.6-bookworm",
+    /** PgBouncer 1.25, as maintained by CloudNativePG. */
+    pgbouncer: "ghcr.io/cloudnative-pg/pgbouncer:1.25.0",
+    /** Uploads backups to S3-compatible storage. */
+    rclone: "rclone/rclone:1.71.1",
     systemUpgradeController: "rancher/system-upgrade-controller:v0.17.0",
     k3sUpgradeImage: "rancher/k3s-upgrade",
 } as const;

@@ -5,7 +5,7 @@ import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { APP_DEFAULTS, AppSettings, isPinnedImage } from "../components/app-config";
 import {
-    configChecksum, deployment, egressPolicy, ingress, ingressPolicy, migrationJob, migrationJobName, podDisruptionBudget, probeTimeout,
+    configChecksum, denyMetadataPolicy, deployment, ingress, ingressPolicy, migrationJob, migrationJobName, podDisruptionBudget, probeTimeout,
 } from "../components/app-render";
 import { ConfigError, parseConfig } from "../components/config";
 import { traefikValues } from "../components/ingress";
@@ -22,6 +22,7 @@ const api: AppSettings = {
     env: { DB_MAX_CONNECTIONS: "25" }, secrets: { DATABASE_URL: "postgresql://x", DATABASE_DIRECT_URL: "postgresql://y" },
     healthPath: "/health", host: "api.example.com", migrationCommand: ["node", "dist/migrate.js"],
     shutdownTimeout: 30, healthTimeout: 3, startupTimeout: 240, singleton: false, worker: false,
+    database: false, databasePasswordVersion: 1,
 };
 
 function pod(app: AppSettings): PodTemplate {
@@ -141,7 +142,7 @@ describe("app builders", () => {
                 ports: [{ port: 8080, protocol: "TCP" }],
             }],
         });
-        const egress = egressPolicy(api).spec as { egress: { to: { ipBlock: { cidr: string; except?: string[] } }[] }[] };
+        const egress = denyMetadataPolicy("api", {}).spec as { egress: { to: { ipBlock: { cidr: string; except?: string[] } }[] }[] };
         assert.deepEqual(egress.egress[0].to[0].ipBlock, { cidr: "0.0.0.0/0", except: ["169.254.169.254/32"] });
     });
 

@@ -113,6 +113,14 @@ class FakeCloud implements Mocks {
             case "random:index/randomPassword:RandomPassword":
                 state.result = this.secret(`password/${args.name}`, Number(inputs.length ?? 32));
                 break;
+            case "random:index/randomBytes:RandomBytes": {
+                const hex = this.secret(`bytes/${args.name}`, Number(inputs.length ?? 16) * 2);
+                const base64 = Buffer.from(hex, "hex").toString("base64");
+                state.hex = hex;
+                state.base64 = base64;
+                this.secretValues.add(base64);
+                break;
+            }
             case "tls:index/privateKey:PrivateKey": {
                 const key = this.secret(`key/${args.name}`, 64);
                 state.privateKeyOpenssh = `-----BEGIN OPENSSH PRIVATE KEY-----\n${key}\n-----END OPENSSH PRIVATE KEY-----\n`;

@@ -1,0 +1,224 @@
+// Database settings: the in-cluster PostgreSQL + PgBouncer tier (sizes, pool,
+// backups, restore drill, password versions) or an external database URL.
+// Parsed with the rest of stack config by components/config.ts.
+import type * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { connectionBudget, memoryMiB } from "./database-render";
+
+export const DATABASE_DEFAULTS = {
+    databaseMode: "cluster",
+    postgresStorage: "20Gi",
+    postgresCpu: "1",
+    postgresMemory: "2Gi",
+    postgresMaxConnections: 100,
+    pgbouncerPoolSize: 20,
+    pgbouncerReservePool: 5,
+    pgbouncerMaxClientConn: 100,
+    pgbouncerReplicas: 2,
+    backupSchedule: "0 3 * * *",
+    backupRetentionDays: 7,
+    backupStorage: "20Gi",
+    restoreDrillSchedule: "0 5 * * 0",
+} as const;
+
+/** Connections PostgreSQL keeps beyond the pools: superusers, backups, the drill, migrations, role changes. */
+export const RESERVED_CONNECTIONS = 10;
+/** What an app opens per pod when it does not set DB_MAX_CONNECTIONS (the sample API's default). */
+export const DEFAULT_DB_MAX_CONNECTIONS = 10;
+
+export interface S3Settings {
+    readonly endpoint: string;
+    readonly bucket: string;
+    readonly region: string;
+    readonly accessKey: string;
+    readonly secretKey: pulumi.Input<string>;
+}
+
+export interface ClusterDatabaseSettings {
+    readonly mode: "cluster";
+    readonly storage: string;
+    readonly cpu: string;
+    readonly memory: string;
+    readonly maxConnections: number;
+    readonly pgbouncer: { readonly poolSize: number; readonly reservePool: number; readonly maxClientConn: number; readonly replicas: number };
+    readonly backup: {
+        readonly schedule: string;
+        readonly retentionDays: number;
+        readonly storage: string;
+        readonly s3?: S3Settings;
+    };
+    readonly restoreDrill: { readonly schedule: string; readonly checkQuery?: string };
+}
+
+export interface ExternalDatabaseSettings {
+    readonly mode: "external";
+    /** The managed database's URL (secret), injected as DATABASE_URL and DATABASE_DIRECT_URL. */
+    readonly url: pulumi.Input<string>;
+}
+
+export type DatabaseSettings = ClusterDatabaseSettings | ExternalDatabaseSettings;
+
+function int(min: number, max: number) {
+    return z.preprocess(
+        (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v.trim()) : v),
+        z.number({ error: "must be a whole number" }).int("must be a whole number").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
+    );
+}
+
+const gibAtLeast = (min: number) => z.string().regex(/^\d+(Mi|Gi)$/, "must be a size such as 20Gi")
+    .refine((q) => memoryMiB(q) >= min * 1024, `must be at least ${min}Gi`);
+
+const cron = z.string().regex(/^(\S+\s+){4}\S+$/, "must be a 5-field cron expression such as '0 3 * * *'");
+
+/** sslmode values that refuse a plain-text connection. */
+const SECURE_SSLMODES = ["require", "verify-ca", "verify-full"];
+
+export function hasSecureSslmode(url: string): boolean {
+    try {
+        const mode = new URL(url).searchParams.get("sslmode");
+        return mode !== null && SECURE_SSLMODES.includes(mode);
+    } catch {
+        return false;
+    }
+}
+
+export const databaseSchemaShape = {
+    databaseMode: z.enum(["cluster", "external"], { error: "must be 'cluster' or 'external'" }).default(DATABASE_DEFAULTS.databaseMode),
+    databaseUrl: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL").optional(),
+    postgresStorage: gibAtLeast(10).default(DATABASE_DEFAULTS.postgresStorage),
+    postgresCpu: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().regex(/^(\d+m|\d+(\.\d{1,3})?)$/, "must be a CPU quantity such as 1 or 500m")).default(DATABASE_DEFAULTS.postgresCpu),
+    postgresMemory: gibAtLeast(0.5).default(DATABASE_DEFAULTS.postgresMemory),
+    postgresMaxConnections: int(20, 5000).default(DATABASE_DEFAULTS.postgresMaxConnections),
+    pgbouncerPoolSize: int(1, 1000).default(DATABASE_DEFAULTS.pgbouncerPoolSize),
+    pgbouncerReservePool: int(0, 100).default(DATABASE_DEFAULTS.pgbouncerReservePool),
+    pgbouncerMaxClientConn: int(10, 100_000).default(DATABASE_DEFAULTS.pgbouncerMaxClientConn),
+    pgbouncerReplicas: int(1, 10).default(DATABASE_DEFAULTS.pgbouncerReplicas),
+    backupSchedule: cron.default(DATABASE_DEFAULTS.backupSchedule),
+    backupRetentionDays: int(1, 3650).default(DATABASE_DEFAULTS.backupRetentionDays),
+    backupStorage: gibAtLeast(1).default(DATABASE_DEFAULTS.backupStorage),
+    backupS3Bucket: z.string().min(1).optional(),
+    backupS3Endpoint: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, "must be a host name without scheme").default("fsn1.your-objectstorage.com"),
+    backupS3Region: z.string().default("fsn1"),
+    backupS3AccessKey: z.string().min(1).optional(),
+    backupS3SecretKey: z.string().min(1).optional(),
+    restoreDrillSchedule: cron.default(DATABASE_DEFAULTS.restoreDrillSchedule),
+    restoreDrillCheckQuery: z.string().min(1).optional(),
+};
+
+export const DATABASE_FIXES: Record<string, string> = {
+    databaseMode: "pulumi config set platform:databaseMode cluster   # or external",
+    databaseUrl: "pulumi config set --secret platform:databaseUrl 'postgresql://user:pw@host/db?sslmode=require'",
+    postgresStorage: "pulumi config set platform:postgresStorage 20Gi",
+    postgresCpu: "pulumi config set platform:postgresCpu 1",
+    postgresMemory: "pulumi config set platform:postgresMemory 2Gi",
+    postgresMaxConnections: "pulumi config set platform:postgresMaxConnections 200",
+    pgbouncerPoolSize: "pulumi config set platform:pgbouncerPoolSize 20",
+    pgbouncerReservePool: "pulumi config set platform:pgbouncerReservePool 5",
+    pgbouncerMaxClientConn: "pulumi config set platform:pgbouncerMaxClientConn 200",
+    pgbouncerReplicas: "pulumi config set platform:pgbouncerReplicas 2",
+    backupSchedule: "pulumi config set platform:backupSchedule '0 3 * * *'",
+    backupRetentionDays: "pulumi config set platform:backupRetentionDays 7",
+    backupStorage: "pulumi config set platform:backupStorage 20Gi",
+    backupS3Bucket: "pulumi config set platform:backupS3Bucket my-backups",
+    backupS3Endpoint: "pulumi config set platform:backupS3Endpoint fsn1.your-objectstorage.com",
+    backupS3Region: "pulumi config set platform:backupS3Region fsn1",
+    backupS3AccessKey: "pulumi config set platform:backupS3AccessKey <access key>",
+    backupS3SecretKey: "pulumi config set --secret platform:backupS3SecretKey <secret key>",
+    restoreDrillSchedule: "pulumi config set platform:restoreDrillSchedule '0 5 * * 0'",
+    restoreDrillCheckQuery: "pulumi config set platform:restoreDrillCheckQuery 'SELECT count(*) > 0 FROM items'",
+};
+
+type DatabaseValues = { [K in keyof typeof databaseSchemaShape]?: z.infer<(typeof databaseSchemaShape)[K]> };
+
+export interface DatabaseApp {
+    readonly name: string;
+    readonly database: boolean;
+    readonly maxPods: number;
+    readonly env: Readonly<Record<string, string>>;
+    readonly secretNames: readonly string[];
+}
+
+export interface DatabaseProblem { readonly key: string; readonly message: string; readonly fix: string }
+
+export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseApp[], databaseUrlIsSecret: boolean): DatabaseProblem[] {
+    const problems: DatabaseProblem[] = [];
+    const add = (key: string, message: string, fix = DATABASE_FIXES[key]) => problems.push({ key: `platform:${key}`, message, fix });
+    const users = apps.filter((a) => a.database);
+    for (const app of users) {
+        for (const name of ["DATABASE_URL", "DATABASE_DIRECT_URL"]) {
+            if (app.secretNames.includes(name)) {
+                add(`apps.${app.name}.secrets.${name}`, `is set by the platform for an app with database: true; remove it`, `pulumi config rm --path 'platform:apps.${app.name}.secrets.${name}'`);
+            }
+        }
+    }
+    if (v.databaseMode === "external") {
+        if (users.length > 0 && v.databaseUrl === undefined) {
+            add("databaseUrl", "is required with databaseMode external (the managed database's URL)");
+        }
+        if (v.databaseUrl !== undefined && !hasSecureSslmode(v.databaseUrl)) {
+            add("databaseUrl", "must require TLS: add ?sslmode=require (or verify-ca, verify-full); an external database is reached over the internet");
+        }
+        if (v.databaseUrl !== undefined && !databaseUrlIsSecret) {
+            add("databaseUrl", "is stored in plain text in the stack file; set it with --secret");
+        }
+        return problems;
+    }
+    const s3 = ["backupS3Bucket", "backupS3AccessKey", "backupS3SecretKey"] as const;
+    if (s3.some((k) => v[k] !== undefined)) {
+        for (const k of s3) if (v[k] === undefined) add(k, "is required for backup upload to S3 (set backupS3Bucket, backupS3AccessKey and backupS3SecretKey, or none)");
+    }
+    if (users.length > 0 && v.pgbouncerMaxClientConn !== undefined && v.pgbouncerPoolSize !== undefined && v.pgbouncerReservePool !== undefined
+        && v.pgbouncerReplicas !== undefined && v.postgresMaxConnections !== undefined) {
+        const budget = connectionBudget(users.map((a) => ({
+            name: a.name,
+            maxPods: a.maxPods,
+            perPod: Number(a.env.DB_MAX_CONNECTIONS ?? DEFAULT_DB_MAX_CONNECTIONS),
+        })), {
+            maxClientConn: v.pgbouncerMaxClientConn,
+            poolSize: v.pgbouncerPoolSize,
+            reservePoolSize: v.pgbouncerReservePool,
+            pgbouncerReplicas: v.pgbouncerReplicas,
+            postgresMaxConnections: v.postgresMaxConnections,
+            reservedConnections: RESERVED_CONNECTIONS,
+        });
+        if (budget.clientProblem) add("pgbouncerMaxClientConn", budget.clientProblem);
+        if (budget.serverProblem) add("postgresMaxConnections", budget.serverProblem);
+    }
+    return problems;
+}
+
+/** The settings after parsing: defaults applied, optional keys possibly undefined. */
+const parsedDatabase = z.object(databaseSchemaShape);
+export type ParsedDatabase = z.infer<typeof parsedDatabase>;
+
+export function toDatabaseSettings(v: ParsedDatabase): DatabaseSettings {
+    if (v.databaseMode === "external") {
+        return { mode: "external", url: v.databaseUrl ?? "" };
+    }
+    return {
+        mode: "cluster",
+        storage: v.postgresStorage,
+        cpu: v.postgresCpu,
+        memory: v.postgresMemory,
+        maxConnections: v.postgresMaxConnections,
+        pgbouncer: {
+            poolSize: v.pgbouncerPoolSize,
+            reservePool: v.pgbouncerReservePool,
+            maxClientConn: v.pgbouncerMaxClientConn,
+            replicas: v.pgbouncerReplicas,
+        },
+        backup: {
+            schedule: v.backupSchedule,
+            retentionDays: v.backupRetentionDays,
+            storage: v.backupStorage,
+            s3: v.backupS3Bucket && v.backupS3AccessKey && v.backupS3SecretKey ? {
+                endpoint: v.backupS3Endpoint,
+                bucket: v.backupS3Bucket,
+                region: v.backupS3Region,
+                accessKey: v.backupS3AccessKey,
+                secretKey: v.backupS3SecretKey,
+            } : undefined,
+        },
+        restoreDrill: { schedule: v.restoreDrillSchedule, checkQuery: v.restoreDrillCheckQuery },
+    };
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Daily logical backup of the PostgreSQL server; run by the backup CronJob
+# (image postgres:17) and by hand with `kubectl create job --from=cronjob/...`.
+#
+# Usage: pg-backup.sh
+# Env:   BACKUP_DIR      (required) existing, writable directory on the backup volume
+#        RETENTION_DAYS  (default 7) whole days a backup is kept (0 or more)
+#        PGHOST, PGPORT, PGUSER, PGPASSWORD (PGCONNECT_TIMEOUT default 30): libpq settings of a superuser
+#        PGDATABASE      (default postgres) database the list of databases is read from
+# Stdout: the new backup's directory, as the last line. Stderr: one line per step.
+# Exit:  0 backup written (and expired ones pruned); 1 failure; 2 bad settings.
+#
+# A backup is the directory $BACKUP_DIR/<YYYYMMDDTHHMMSSZ>/ (UTC start time):
+#   globals.sql.gz  pg_dumpall --globals-only, gzipped: roles (with their password
+#                   hashes: files are created mode 600) and tablespaces
+#   <db>.dump       pg_dump -Fc (compressed custom format) of every database that
+#                   is not a template, accepts connections and is not `postgres`
+#                   nor a restore drill's scratch database (drill_<db>_<epoch>)
+#   MANIFEST        written last: "<sha256>  <file>" per file (sha256sum -c MANIFEST)
+# It is built in $BACKUP_DIR/.<timestamp>.partial and renamed into place only
+# when every dump succeeded. On any failure the partial directory is removed,
+# nothing else is touched, and the exit status is 1.
+#
+# Retention, applied only after the new backup is in place. Backups are the
+# directories named YYYYMMDDTHHMMSSZ (anything else in BACKUP_DIR is ignored):
+#   - a backup whose timestamp is more than RETENTION_DAYS x 24 hours old is removed,
+#   - except the two newest backups (the one just written and the newest one
+#     before it), which are never removed: when the CronJob stopped for longer
+#     than the retention, the first backup after the gap keeps the last one from
+#     before it instead of leaving a single, never yet drilled backup;
+#   - .<timestamp>.partial directories more than 24 hours old (left by a killed
+#     run) are removed; younger ones may belong to a run in progress.
+set -euo pipefail
+# A database that does not answer fails the run instead of hanging it.
+export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+umask 077
+
+readonly STAMP_RE='^[0-9]{8}T[0-9]{6}Z$'
+readonly KEEP_NEWEST=2
+
+log() { printf '%s pg-backup: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+bad_setting() { log "$*"; exit 2; }
+
+# libpq connection string naming one database, quoted: a name containing '='
+# or starting with postgresql:// must not be read as connection settings.
+conn_db() {
+  local v=${1//\\/\\\\}
+  v=${v//\'/\\\'}
+  printf "dbname='%s'" "$v"
+}
+
+# YYYYMMDDTHHMMSSZ -> seconds since the epoch; fails on an impossible date.
+stamp_epoch() {
+  local s=$1
+  date -u -d "${s:0:4}-${s:4:2}-${s:6:2} ${s:9:2}:${s:11:2}:${s:13:2}" +%s 2>/dev/null
+}
+
+backup_root="${BACKUP_DIR:-}"
+retention_days="${RETENTION_DAYS:-7}"
+maint_db="${PGDATABASE:-postgres}"
+[ -n "$backup_root" ] || bad_setting "BACKUP_DIR is required"
+[[ $retention_days =~ ^[0-9]+$ ]] || bad_setting "RETENTION_DAYS must be a whole number of days (got '$retention_days')"
+retention_days=$((10#$retention_days))
+if [ ! -d "$backup_root" ] || [ ! -w "$backup_root" ]; then
+  bad_setting "BACKUP_DIR '$backup_root' is not a writable directory (is the backup volume mounted?)"
+fi
+backup_root="${backup_root%/}"
+shopt -s nullglob
+
+partial=""
+cleanup() {
+  if [ -n "$partial" ] && [ -d "$partial" ]; then
+    rm -rf -- "$partial"
+    log "removed the incomplete $partial"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# Claim a new timestamp: mkdir is atomic, so two runs in the same second
+# (a manual Job next to the CronJob) never share a directory.
+stamp=""
+for attempt in 1 2 3 4 5; do
+  candidate="$(date -u +%Y%m%dT%H%M%SZ)"
+  if [ ! -e "$backup_root/$candidate" ] && mkdir -- "$backup_root/.$candidate.partial" 2>/dev/null; then
+    stamp="$candidate"
+    partial="$backup_root/.$candidate.partial"
+    break
+  fi
+  if [ "$attempt" -lt 5 ]; then sleep 1; fi
+done
+[ -n "$stamp" ] || die "could not create a new backup directory in $backup_root (another backup running?)"
+final="$backup_root/$stamp"
+log "backup $stamp of ${PGHOST:-the local socket}:${PGPORT:-5432} as ${PGUSER:-$(id -un)} into $partial"
+
+if ! db_list="$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$maint_db")" \
+  -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn AND datname <> 'postgres'
+        AND datname !~ '^drill_.+_[0-9]{10}$' ORDER BY datname")"; then
+  die "could not list the databases (see the psql error above)"
+fi
+databases=()
+if [ -n "$db_list" ]; then mapfile -t databases <<<"$db_list"; fi
+for db in "${databases[@]}"; do
+  if [ -z "$db" ] || [[ $db == */* || $db == .* ]]; then
+    die "database name '$db' cannot be used as a file name; rename the database"
+  fi
+done
+log "databases to dump: ${databases[*]:-(none besides postgres)}"
+
+files=(globals.sql.gz)
+log "dumping roles and tablespaces -> globals.sql.gz"
+pg_dumpall -w --globals-only | gzip -c >"$partial/globals.sql.gz" || die "pg_dumpall --globals-only failed"
+
+for db in "${databases[@]}"; do
+  log "dumping database $db -> $db.dump"
+  pg_dump -w -Fc -d "$(conn_db "$db")" -f "$partial/$db.dump" || die "pg_dump of database '$db' failed"
+  files+=("$db.dump")
+  log "dumped database $db: $(stat -c %s "$partial/$db.dump") bytes"
+done
+
+(cd -- "$partial" && sha256sum -- "${files[@]}") >"$partial/MANIFEST" || die "could not write the MANIFEST"
+sync -- "$partial"/* "$partial" || die "could not flush the backup to disk"
+mv -T -- "$partial" "$final" || die "could not move $partial to $final"
+partial=""
+sync -- "$backup_root" || die "could not flush $backup_root to disk"
+log "backup complete: $final (${#files[@]} files, $(du -sk -- "$final" | cut -f1) KiB)"
+
+# Pruning: only now that the new backup is in place.
+now="$(date -u +%s)"
+cutoff=$((now - retention_days * 86400))
+backups=()
+for path in "$backup_root"/*; do
+  name="${path##*/}"
+  if [ -d "$path" ] && [[ $name =~ $STAMP_RE ]]; then backups+=("$name"); fi
+done
+# Newest first (the names sort as their timestamps).
+mapfile -t backups < <(printf '%s\n' "${backups[@]}" | sort -r)
+pruned=0
+for ((i = KEEP_NEWEST; i < ${#backups[@]}; i++)); do
+  name="${backups[$i]}"
+  if ! epoch="$(stamp_epoch "$name")"; then
+    log "ignoring $name: not a valid date"
+    continue
+  fi
+  if [ "$epoch" -lt "$cutoff" ]; then
+    rm -rf -- "${backup_root:?}/$name"
+    pruned=$((pruned + 1))
+    log "removed expired backup $name ($(((now - epoch) / 86400)) days old, retention $retention_days days)"
+  fi
+done
+for path in "$backup_root"/.*.partial; do
+  name="${path##*/}"
+  inner="${name#.}"
+  inner="${inner%.partial}"
+  if [ ! -d "$path" ] || ! [[ $inner =~ $STAMP_RE ]]; then continue; fi
+  if epoch="$(stamp_epoch "$inner")" && [ "$epoch" -lt $((now - 86400)) ]; then
+    rm -rf -- "${backup_root:?}/$name"
+    log "removed stale partial directory $name"
+  fi
+done
+log "retention: $((${#backups[@]} - pruned)) backups kept, $pruned removed"
+
+printf '%s\n' "$final"

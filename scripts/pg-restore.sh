@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Restores one database from a backup written by pg-backup.sh. Run by hand
+# (kubectl exec / a Job) and by pg-restore-drill.sh.
+#
+# Usage: pg-restore.sh [--force] <source-db> <target-db> [backup-id]
+#   source-db  the database whose dump to restore: <backup>/<source-db>.dump
+#   target-db  the database to restore into. Created when missing. An existing
+#              one is used only when it has no table (outside pg_catalog and
+#              information_schema); otherwise the restore is refused, unless
+#              --force (first argument only) is given: then it is dropped
+#              (WITH (FORCE): its sessions are disconnected) and created again.
+#   backup-id  a directory name in BACKUP_DIR (YYYYMMDDTHHMMSSZ); default: the
+#              newest backup that has a MANIFEST (i.e. is complete)
+# Env:   BACKUP_DIR     (required) where pg-backup.sh writes
+#        RESTORE_OWNER  (optional) role that owns the target database and every
+#                       restored object (pg_restore --role), e.g. app_api when
+#                       putting an app's database back; default: the connecting user
+#        PGHOST, PGPORT, PGUSER, PGPASSWORD (PGCONNECT_TIMEOUT default 30): libpq settings of a superuser
+#        PGDATABASE     (default postgres) database used to create/drop the target
+# Before touching any database, the dump's sha256 is checked against the
+# backup's MANIFEST and the archive's table of contents is read.
+# Then: pg_restore --no-owner --no-acl --exit-on-error -d <target>.
+# Stdout: one line saying what was restored. Stderr: one line per step.
+# Exit:  0 restored; 1 failure (no such backup or dump, checksum mismatch, target
+#        not empty without --force, pg_restore error; a target database this run
+#        created is dropped again); 2 usage error.
+set -euo pipefail
+# A database that does not answer fails the run instead of hanging it.
+export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+
+readonly STAMP_RE='^[0-9]{8}T[0-9]{6}Z$'
+
+log() { printf '%s pg-restore: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+usage() {
+  log "${1:+$1; }usage: pg-restore.sh [--force] <source-db> <target-db> [backup-id]"
+  exit 2
+}
+
+# libpq connection string naming one database, quoted (see pg-backup.sh).
+conn_db() {
+  local v=${1//\\/\\\\}
+  v=${v//\'/\\\'}
+  printf "dbname='%s'" "$v"
+}
+
+# psql on database $1, unaligned and without headers; SQL on stdin can use
+# the variables given as further -v arguments (:'name' literal, :"name" identifier).
+psql_on() {
+  local db=$1
+  shift
+  psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$db")" "$@"
+}
+
+# Tables (ordinary or partitioned) outside the system schemas.
+count_tables() {
+  psql_on "$1" -c "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+}
+
+force=0
+if [ "${1:-}" = "--force" ]; then
+  force=1
+  shift
+fi
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
+source_db=$1
+target_db=$2
+backup_id=${3:-}
+[ -n "$source_db" ] || usage "source-db is empty"
+[ -n "$target_db" ] || usage "target-db is empty"
+[[ $source_db != */* && $source_db != .* ]] || usage "source-db '$source_db' is not a database name"
+[ "$(printf '%s' "$target_db" | wc -c)" -le 63 ] || usage "target-db '$target_db' is longer than PostgreSQL's 63 bytes"
+backup_root="${BACKUP_DIR:-}"
+[ -n "$backup_root" ] || usage "BACKUP_DIR is required"
+[ -d "$backup_root" ] || die "BACKUP_DIR '$backup_root' is not a directory (is the backup volume mounted?)"
+backup_root="${backup_root%/}"
+owner="${RESTORE_OWNER:-}"
+maint_db="${PGDATABASE:-postgres}"
+
+if [ -n "$backup_id" ]; then
+  [[ $backup_id =~ $STAMP_RE ]] || usage "backup-id must be a backup directory name like 20250101T020000Z (got '$backup_id')"
+  [ -d "$backup_root/$backup_id" ] || die "there is no backup $backup_id in $backup_root"
+else
+  shopt -s nullglob
+  for path in "$backup_root"/*/MANIFEST; do
+    name="${path%/MANIFEST}"
+    name="${name##*/}"
+    # The glob is sorted, and the names sort as their timestamps: the last wins.
+    if [[ $name =~ $STAMP_RE ]]; then backup_id="$name"; fi
+  done
+  shopt -u nullglob
+  [ -n "$backup_id" ] || die "there is no complete backup (a timestamp directory with a MANIFEST) in $backup_root"
+fi
+backup="$backup_root/$backup_id"
+dump="$backup/$source_db.dump"
+log "restoring database $source_db from backup $backup_id into $target_db"
+
+[ -f "$backup/MANIFEST" ] || die "backup $backup_id has no MANIFEST: it is incomplete or damaged; pick another backup"
+if [ ! -f "$dump" ]; then
+  available="$(cd -- "$backup" && find . -maxdepth 1 -name '*.dump' -printf '%f\n' | sed 's/\.dump$//' | sort | tr '\n' ' ')"
+  die "backup $backup_id has no dump of database '$source_db' (it has: ${available:-no database dumps})"
+fi
+expected=""
+while read -r sum name; do
+  if [ "$name" = "$source_db.dump" ]; then expected="$sum"; fi
+done <"$backup/MANIFEST"
+[ -n "$expected" ] || die "the MANIFEST of backup $backup_id lists no checksum for $source_db.dump"
+actual="$(sha256sum <"$dump")"
+actual="${actual%% *}"
+if [ "$actual" != "$expected" ]; then
+  die "checksum mismatch for $dump: the MANIFEST says $expected, the file is $actual; the dump is damaged, restore from another backup"
+fi
+log "checksum of $source_db.dump matches the MANIFEST"
+pg_restore --list -- "$dump" >/dev/null || die "$dump is not a readable pg_dump archive"
+
+if [ -n "$owner" ]; then
+  owner_exists="$(psql_on "$maint_db" -v role="$owner" <<<"SELECT count(*) FROM pg_roles WHERE rolname = :'role';")" ||
+    die "could not query the server (see the psql error above)"
+  [ "$owner_exists" = 1 ] || die "RESTORE_OWNER '$owner' is not a role on this server"
+fi
+exists="$(psql_on "$maint_db" -v db="$target_db" <<<"SELECT count(*) FROM pg_database WHERE datname = :'db';")" ||
+  die "could not query the server (see the psql error above)"
+
+created=0
+finished=0
+cleanup() {
+  if [ "$created" = 1 ] && [ "$finished" = 0 ]; then
+    log "dropping database $target_db, which this failed run created"
+    psql_on "$maint_db" -v db="$target_db" <<<'DROP DATABASE IF EXISTS :"db" WITH (FORCE);' ||
+      log "could not drop database $target_db: drop it by hand"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+recreate=0
+if [ "$exists" = 1 ]; then
+  tables="$(count_tables "$target_db")" || die "could not look into database $target_db"
+  if [ "$tables" -gt 0 ] && [ "$force" = 0 ]; then
+    die "target database $target_db already exists and has $tables tables; refusing to restore over it (pass --force as the first argument to drop and recreate it)"
+  fi
+  if [ "$force" = 1 ]; then recreate=1; fi
+fi
+if [ "$recreate" = 1 ]; then
+  log "--force: dropping the existing database $target_db"
+  psql_on "$maint_db" -v db="$target_db" <<<'DROP DATABASE :"db" WITH (FORCE);' || die "could not drop database $target_db"
+fi
+if [ "$exists" = 0 ] || [ "$recreate" = 1 ]; then
+  psql_on "$maint_db" -v db="$target_db" <<<'CREATE DATABASE :"db";' || die "could not create database $target_db"
+  created=1
+  log "created database $target_db"
+else
+  log "restoring into the existing, empty database $target_db"
+fi
+restore_args=(--no-owner --no-acl --exit-on-error -w)
+if [ -n "$owner" ]; then
+  psql_on "$maint_db" -v db="$target_db" -v role="$owner" <<<'ALTER DATABASE :"db" OWNER TO :"role";' ||
+    die "could not give database $target_db to $owner"
+  restore_args+=("--role=$owner")
+  log "database $target_db and the restored objects are owned by $owner"
+fi
+
+started="$(date +%s)"
+pg_restore "${restore_args[@]}" -d "$(conn_db "$target_db")" -- "$dump" || die "pg_restore of $dump into $target_db failed"
+tables="$(count_tables "$target_db")" || die "could not look into the restored database $target_db"
+finished=1
+log "pg_restore done in $(($(date +%s) - started)) s"
+printf 'restored database %s from backup %s (%s) into %s: %s tables\n' "$source_db" "$backup_id" "$dump" "$target_db" "$tables"
