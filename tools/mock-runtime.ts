@@ -21,6 +21,9 @@ export interface RecordedResource {
     /** Inputs as the engine received them; secret values stay wrapped (see isSecretValue). */
     readonly inputs: Record<string, unknown>;
     readonly protect: boolean;
+    readonly retainOnDelete: boolean;
+    /** URNs this resource waits for (dependsOn and input dependencies). */
+    readonly dependencies: readonly string[];
     readonly ignoreChanges: readonly string[];
     readonly additionalSecretOutputs: readonly string[];
 }
@@ -57,6 +60,8 @@ interface RegisterRequest {
     getCustom(): boolean;
     getProvider(): string;
     getProtect(): boolean;
+    getRetainondelete(): boolean;
+    getDependenciesList(): string[];
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
     getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
@@ -78,6 +83,8 @@ class RecordingMonitor extends MockMonitor {
                 inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
                 parentUrn: req.getParent() || undefined,
                 protect: req.getProtect(),
+                retainOnDelete: req.getRetainondelete(),
+                dependencies: req.getDependenciesList(),
                 ignoreChanges: req.getIgnorechangesList(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
             },
@@ -111,10 +118,11 @@ class FakeCloud implements Mocks {
         const state: Record<string, unknown> = { ...inputs };
         switch (args.type) {
             case "random:index/randomPassword:RandomPassword":
-                state.result = this.secret(`password/${args.name}`, Number(inputs.length ?? 32));
+                state.result = this.secret(`password/${args.name}/${JSON.stringify(inputs.keepers ?? {})}`, Number(inputs.length ?? 32));
                 break;
             case "random:index/randomBytes:RandomBytes": {
-                const hex = this.secret(`bytes/${args.name}`, Number(inputs.length ?? 16) * 2);
+                // Keepers in the label: bumping a version yields a new value, as the provider would.
+                const hex = this.secret(`bytes/${args.name}/${JSON.stringify(inputs.keepers ?? {})}`, Number(inputs.length ?? 16) * 2);
                 const base64 = Buffer.from(hex, "hex").toString("base64");
                 state.hex = hex;
                 state.base64 = base64;

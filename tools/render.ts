@@ -20,6 +20,7 @@ export interface RenderedResource {
     readonly name: string;
     readonly parent?: string;
     readonly protect?: boolean;
+    readonly retainOnDelete?: boolean;
     readonly ignoreChanges?: readonly string[];
     readonly inputs: unknown;
 }
@@ -130,6 +131,7 @@ export async function renderConfig(sc: StackConfig): Promise<Render> {
         name: r.name,
         parent: r.parentUrn ? shortUrn(r.parentUrn, byUrn) : undefined,
         ...(r.protect ? { protect: true } : {}),
+        ...(r.retainOnDelete ? { retainOnDelete: true } : {}),
         ...(r.ignoreChanges.length > 0 ? { ignoreChanges: r.ignoreChanges } : {}),
         inputs: redact(r.inputs),
     }));
