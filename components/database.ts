@@ -377,11 +377,12 @@ export class Database extends pulumi.ComponentResource {
             }],
         } : backupPod;
 
-        const cronJob = (id: string, schedule: string, pod: k8s.types.input.core.v1.PodSpec, deadlineSeconds: number) =>
+        const cronJob = (id: string, schedule: string, pod: k8s.types.input.core.v1.PodSpec, deadlineSeconds: number, suspend = false) =>
             new k8s.batch.v1.CronJob(`${name}-${id}`, {
                 metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
                 spec: {
                     schedule,
+                    suspend,
                     timeZone: "Etc/UTC",
                     concurrencyPolicy: "Forbid",
                     startingDeadlineSeconds: 3600,
@@ -398,6 +399,18 @@ export class Database extends pulumi.ComponentResource {
                 },
             }, opts);
         cronJob("postgres-backup", s.backup.schedule, spec, 6 * 3600);
+        // Never scheduled: a template for `kubectl create job --from=cronjob/postgres-restore` (docs/database.md).
+        const restorePod = this.scriptPod("pg-restore.sh", [
+            { name: "BACKUP_DIR", value: "/backups" },
+            { name: "SOURCE_DB", value: "" },
+            { name: "TARGET_DB", value: "" },
+            { name: "BACKUP_ID", value: "" },
+            { name: "RESTORE_FORCE", value: "" },
+        ], [{ ...backupsVolume, mount: { ...backupsVolume.mount, readOnly: true } }], "Never");
+        const [restoreContainer] = restorePod.containers as k8s.types.input.core.v1.Container[];
+        restoreContainer.command = ["bash", "-c",
+            'exec bash /scripts/pg-restore.sh ${RESTORE_FORCE:+--force} "${SOURCE_DB:?set SOURCE_DB}" "${TARGET_DB:?set TARGET_DB}" ${BACKUP_ID:+"$BACKUP_ID"}'];
+        cronJob("postgres-restore", s.backup.schedule, restorePod, 6 * 3600, true);
         cronJob("postgres-restore-drill", s.restoreDrill.schedule, this.scriptPod("pg-restore-drill.sh", [
             { name: "BACKUP_DIR", value: "/backups" },
             ...(s.restoreDrill.checkQuery ? [{ name: "DRILL_CHECK_QUERY", value: s.restoreDrill.checkQuery }] : []),

@@ -286,9 +286,10 @@ describe("prod stack apps", () => {
         assert.equal(annotations["traefik.ingress.kubernetes.io/router.middlewares"], "kube-system-security-headers@kubernetescrd");
         const issuer = one(prod, "kubernetes:cert-manager.io/v1:ClusterIssuer");
         assert.equal((issuer.inputs.spec as { acme: { email: string } }).acme.email, "ops@example.com");
-        assert.equal(ofType(prod, "kubernetes:batch/v1:Job").length, 1);
-        assert.equal(ofType(prod, "kubernetes:policy/v1:PodDisruptionBudget").length, 1);
-        assert.deepEqual(ofType(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy").map((n) => (n.inputs.metadata as { name: string }).name).sort(),
+        const inApi = (type: string) => ofType(prod, type).filter((r) => (plain(r.inputs.metadata) as { namespace?: string }).namespace === "api");
+        assert.equal(inApi("kubernetes:batch/v1:Job").length, 1);
+        assert.equal(inApi("kubernetes:policy/v1:PodDisruptionBudget").length, 1);
+        assert.deepEqual(inApi("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((n) => (n.inputs.metadata as { name: string }).name).sort(),
             ["allow-ingress-controller", "deny-cloud-metadata"]);
         assert.equal((prod.run.outputs.apps as Record<string, { url: string; namespace: string }>).api.url, "https://api.example.com");
     });
