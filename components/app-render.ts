@@ -70,7 +70,8 @@ function httpProbe(app: AppSettings, periodSeconds: number, failureThreshold: nu
     };
 }
 
-const RESTRICTED_CONTAINER = {
+/** The container security context of the restricted Pod Security Standard. */
+export const RESTRICTED_CONTAINER = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,

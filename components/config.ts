@@ -293,7 +293,7 @@ type RawSettings = z.infer<typeof rawSchema>;
 
 const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
 
-/** Every setting of the `platform:` namespace (Pulumi.yaml declares the same). */
+/** Every setting of the `platform:` namespace (the README documents each). */
 export const SETTING_KEYS: readonly string[] = Object.keys(rawSchema.shape);
 
 function cidrContains(outer: string, inner: string): boolean {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { denyMetadataPolicy } from "./app-render";
+import { denyMetadataPolicy, RESTRICTED_CONTAINER } from "./app-render";
 import type { ClusterDatabaseSettings } from "./database-config";
 import { pgbouncerIni, pgbouncerUserlist, postgresSettings, postgresUrl } from "./database-render";
 import { readScript } from "./k3s-render";
@@ -20,7 +20,8 @@ export const PGBOUNCER_ADMIN = "pgbouncer_admin";
 /** The official image's postgres user. */
 const POSTGRES_UID = 999;
 const PGBOUNCER_UID = 10001;
-const SCRIPTS = ["pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "db-ensure-roles.sh"];
+// Mounted together at /scripts: the others source pg-common.sh from their own directory.
+const SCRIPTS = ["pg-common.sh", "pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "db-ensure-roles.sh"];
 
 export interface DatabaseApp {
     readonly name: string;
@@ -54,14 +55,6 @@ const labels = (component: string) => ({
     "app.kubernetes.io/part-of": "platform",
     "app.kubernetes.io/managed-by": "pulumi",
 });
-
-const RESTRICTED = {
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    capabilities: { drop: ["ALL"] },
-    seccompProfile: { type: "RuntimeDefault" },
-};
 
 function pgIsReady(periodSeconds: number, failureThreshold: number): k8s.types.input.core.v1.Probe {
     return { exec: { command: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"] }, periodSeconds, timeoutSeconds: 5, failureThreshold };
@@ -207,7 +200,7 @@ export class Database extends pulumi.ComponentResource {
                             startupProbe: pgIsReady(10, 60),
                             readinessProbe: pgIsReady(10, 3),
                             livenessProbe: pgIsReady(20, 6),
-                            securityContext: RESTRICTED,
+                            securityContext: RESTRICTED_CONTAINER,
                             volumeMounts: [
                                 { name: "data", mountPath: "/var/lib/postgresql/data" },
                                 { name: "run", mountPath: "/var/run/postgresql" },
@@ -286,7 +279,7 @@ export class Database extends pulumi.ComponentResource {
                             // Sent well before the grace period's SIGTERM/SIGKILL.
                             lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "kill -INT 1; sleep 45"] } } },
                             resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-                            securityContext: RESTRICTED,
+                            securityContext: RESTRICTED_CONTAINER,
                             volumeMounts: [
                                 { name: "config", mountPath: "/etc/pgbouncer/config", readOnly: true },
                                 { name: "auth", mountPath: "/etc/pgbouncer/auth", readOnly: true },
@@ -326,7 +319,7 @@ export class Database extends pulumi.ComponentResource {
                 command: ["bash", `/scripts/${script}`],
                 env: [...superuserEnv(), ...env],
                 resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "1Gi" } },
-                securityContext: RESTRICTED,
+                securityContext: RESTRICTED_CONTAINER,
                 volumeMounts: [
                     { name: "scripts", mountPath: "/scripts", readOnly: true },
                     { name: "tmp", mountPath: "/tmp" },
@@ -372,7 +365,7 @@ export class Database extends pulumi.ComponentResource {
                     { name: "RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "backup-s3", key: "secretKey" } } },
                 ],
                 resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
-                securityContext: RESTRICTED,
+                securityContext: RESTRICTED_CONTAINER,
                 volumeMounts: [{ name: "backups", mountPath: "/backups", readOnly: true }, { name: "tmp", mountPath: "/tmp" }],
             }],
         } : backupPod;

@@ -30,26 +30,16 @@
 # Exit:  0 done; 1 failure (the superuser password is then not rotated);
 #        2 bad settings or ROLES_DIR contents (nothing changed).
 set -euo pipefail
-# A database that does not answer fails the run instead of hanging it.
-export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+# shellcheck source=scripts/pg-common.sh disable=SC1091 # followed with shellcheck -x
+. "$(dirname "$0")/pg-common.sh"
 
 readonly ROLE_FILE_RE='^app_([a-z0-9-]{1,59})$'
-
-log() { printf '%s db-ensure-roles: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-bad_setting() { log "$*"; exit 2; }
-
-conn_db() {
-  local v=${1//\\/\\\\}
-  v=${v//\'/\\\'}
-  printf "dbname='%s'" "$v"
-}
 
 # Runs the SQL script on stdin as the superuser, with the psql variables given
 # as arguments; the password is taken from the environment (ROLE_PASSWORD).
 # What the script \echo-es is logged.
 run_sql() {
-  psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$maint_db")" "$@" | while IFS= read -r line; do log "$line"; done
+  psql_on "$maint_db" "$@" | while IFS= read -r line; do log "$line"; done
 }
 
 # A password file's content without its trailing newlines (and a CR before them).

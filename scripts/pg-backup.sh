@@ -31,30 +31,11 @@
 #   - .<timestamp>.partial directories more than 24 hours old (left by a killed
 #     run) are removed; younger ones may belong to a run in progress.
 set -euo pipefail
-# A database that does not answer fails the run instead of hanging it.
-export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+# shellcheck source=scripts/pg-common.sh disable=SC1091 # followed with shellcheck -x
+. "$(dirname "$0")/pg-common.sh"
 umask 077
 
-readonly STAMP_RE='^[0-9]{8}T[0-9]{6}Z$'
 readonly KEEP_NEWEST=2
-
-log() { printf '%s pg-backup: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-bad_setting() { log "$*"; exit 2; }
-
-# libpq connection string naming one database, quoted: a name containing '='
-# or starting with postgresql:// must not be read as connection settings.
-conn_db() {
-  local v=${1//\\/\\\\}
-  v=${v//\'/\\\'}
-  printf "dbname='%s'" "$v"
-}
-
-# YYYYMMDDTHHMMSSZ -> seconds since the epoch; fails on an impossible date.
-stamp_epoch() {
-  local s=$1
-  date -u -d "${s:0:4}-${s:4:2}-${s:6:2} ${s:9:2}:${s:11:2}:${s:13:2}" +%s 2>/dev/null
-}
 
 backup_root="${BACKUP_DIR:-}"
 retention_days="${RETENTION_DAYS:-7}"
@@ -95,9 +76,8 @@ done
 final="$backup_root/$stamp"
 log "backup $stamp of ${PGHOST:-the local socket}:${PGPORT:-5432} as ${PGUSER:-$(id -un)} into $partial"
 
-if ! db_list="$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$maint_db")" \
-  -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn AND datname <> 'postgres'
-        AND datname !~ '^drill_.+_[0-9]{10}$' ORDER BY datname")"; then
+if ! db_list="$(psql_on "$maint_db" -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn AND datname <> 'postgres'
+    AND datname !~ '^drill_.+_[0-9]{10}$' ORDER BY datname")"; then
   die "could not list the databases (see the psql error above)"
 fi
 databases=()

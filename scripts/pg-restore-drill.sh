@@ -25,32 +25,10 @@
 # Exit:  0 every database passed; 1 no backup, newest backup too old or
 #        incomplete, or any check failed; 2 bad settings.
 set -euo pipefail
-# A database that does not answer fails the run instead of hanging it.
-export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+# shellcheck source=scripts/pg-common.sh disable=SC1091 # followed with shellcheck -x
+. "$(dirname "$0")/pg-common.sh"
 
-readonly STAMP_RE='^[0-9]{8}T[0-9]{6}Z$'
 readonly SCRATCH_RE='^drill_.+_([0-9]{10})$'
-
-log() { printf '%s pg-restore-drill: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-bad_setting() { log "$*"; exit 2; }
-
-conn_db() {
-  local v=${1//\\/\\\\}
-  v=${v//\'/\\\'}
-  printf "dbname='%s'" "$v"
-}
-
-psql_on() {
-  local db=$1
-  shift
-  psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$db")" "$@"
-}
-
-stamp_epoch() {
-  local s=$1
-  date -u -d "${s:0:4}-${s:4:2}-${s:6:2} ${s:9:2}:${s:11:2}:${s:13:2}" +%s 2>/dev/null
-}
 
 drop_db() {
   psql_on "$maint_db" -v db="$1" <<<'DROP DATABASE IF EXISTS :"db" WITH (FORCE);'

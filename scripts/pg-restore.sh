@@ -25,32 +25,10 @@
 #        not empty without --force, pg_restore error; a target database this run
 #        created is dropped again); 2 usage error.
 set -euo pipefail
-# A database that does not answer fails the run instead of hanging it.
-export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-30}"
+# shellcheck source=scripts/pg-common.sh disable=SC1091 # followed with shellcheck -x
+. "$(dirname "$0")/pg-common.sh"
 
-readonly STAMP_RE='^[0-9]{8}T[0-9]{6}Z$'
-
-log() { printf '%s pg-restore: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-usage() {
-  log "${1:+$1; }usage: pg-restore.sh [--force] <source-db> <target-db> [backup-id]"
-  exit 2
-}
-
-# libpq connection string naming one database, quoted (see pg-backup.sh).
-conn_db() {
-  local v=${1//\\/\\\\}
-  v=${v//\'/\\\'}
-  printf "dbname='%s'" "$v"
-}
-
-# psql on database $1, unaligned and without headers; SQL on stdin can use
-# the variables given as further -v arguments (:'name' literal, :"name" identifier).
-psql_on() {
-  local db=$1
-  shift
-  psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$db")" "$@"
-}
+usage() { bad_setting "${1:+$1; }usage: pg-restore.sh [--force] <source-db> <target-db> [backup-id]"; }
 
 # Tables (ordinary or partitioned) outside the system schemas.
 count_tables() {

@@ -89,7 +89,7 @@ describe("prod database tier", () => {
         const pvc = one(prod, "kubernetes:core/v1:PersistentVolumeClaim");
         assert.ok(pvc.protect && pvc.retainOnDelete);
         const scripts = one(prod, "kubernetes:core/v1:ConfigMap", "prod-database-scripts").inputs.data as Record<string, string>;
-        assert.deepEqual(Object.keys(scripts).sort(), ["db-ensure-roles.sh", "pg-backup.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
+        assert.deepEqual(Object.keys(scripts).sort(), ["db-ensure-roles.sh", "pg-backup.sh", "pg-common.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
     });
 
     it("lets only this namespace and database apps' namespaces reach PostgreSQL and PgBouncer", () => {
