@@ -13,6 +13,8 @@ type Probe = k8s.types.input.core.v1.Probe;
 export const READINESS_PERIOD = 5;
 export const LIVENESS_PERIOD = 10;
 export const STARTUP_PERIOD = 5;
+/** Seconds a terminating pod keeps serving before SIGTERM, while load balancers forget it. */
+export const PRESTOP_SECONDS = 5;
 export const CHECKSUM_ANNOTATION = "platform.io/config-checksum";
 export const METADATA_ADDRESS = "169.254.169.254/32";
 
@@ -36,9 +38,9 @@ export function probeTimeout(app: AppSettings): number {
     return Math.max(5, app.healthTimeout + 2);
 }
 
-/** Grace period above the app's shutdown timeout, so Kubernetes never kills a draining pod (30 s -> 60 s). */
+/** Grace period above the preStop pause plus the app's shutdown timeout, so Kubernetes never kills a draining pod (30 s -> 60 s). */
 export function gracePeriod(app: AppSettings): number {
-    return Math.max(app.shutdownTimeout * 2, app.shutdownTimeout + 15);
+    return Math.max(app.shutdownTimeout * 2, app.shutdownTimeout + PRESTOP_SECONDS + 15);
 }
 
 /** Environment the platform sets so the app's timeouts agree with the probes; the app's own env wins. */
@@ -150,6 +152,9 @@ export function deployment(app: AppSettings, image: pulumi.Input<string>, checks
                         ...(serving ? {
                             ports: [{ name: "http", containerPort: app.port, protocol: "TCP" }],
                             startupProbe: httpProbe(app, STARTUP_PERIOD, Math.ceil(app.startupTimeout / STARTUP_PERIOD)),
+                            // Endpoints and Traefik drop the pod a moment after it starts terminating:
+                            // keep serving until they have, then SIGTERM starts the app's drain.
+                            lifecycle: { preStop: { sleep: { seconds: PRESTOP_SECONDS } } },
                             readinessProbe: httpProbe(app, READINESS_PERIOD, 3),
                             livenessProbe: httpProbe(app, LIVENESS_PERIOD, 3),
                         } : {}),

@@ -50,10 +50,13 @@ describe("app builders", () => {
         assert.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 240);
     });
 
-    it("keeps the grace period above the shutdown timeout (30 s -> 60 s)", () => {
+    it("keeps the grace period above the preStop pause plus the shutdown timeout (30 s -> 60 s)", () => {
         assert.equal(pod(api).spec.terminationGracePeriodSeconds, 60);
         for (const shutdownTimeout of [1, 10, 45, 300]) {
-            assert.ok(pod({ ...api, shutdownTimeout }).spec.terminationGracePeriodSeconds > shutdownTimeout);
+            const p = pod({ ...api, shutdownTimeout });
+            const preStop = (p.spec.containers[0] as Container & { lifecycle: { preStop: { sleep: { seconds: number } } } }).lifecycle.preStop.sleep.seconds;
+            assert.ok(preStop > 0, "traffic drains before SIGTERM");
+            assert.ok(p.spec.terminationGracePeriodSeconds > shutdownTimeout + preStop);
         }
     });
 
