@@ -7,13 +7,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Client } from "pg";
-import { findPgBinDir, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
+import { findPgBinDir, freePort, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
 
 const SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");
 const STAMP_RE = /^\d{8}T\d{6}Z$/;
@@ -156,18 +155,6 @@ async function connectAs(user: string, password: string, database: string): Prom
     }
 }
 
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const { port } = srv.address() as net.AddressInfo;
-            srv.close(() => resolve(port));
-        });
-    });
-}
-
 function assertNoSecret(r: Run, ...secrets: string[]): void {
     for (const secret of secrets) {
         assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), `a password was printed:\n${show(r)}`);
@@ -255,7 +242,7 @@ describe("pg-backup.sh", () => {
         fs.mkdirSync(path.join(dir, `.${stampAgo(50)}.partial`));
         const before = entries(dir);
 
-        const unreachable = runScript("pg-backup.sh", [], { BACKUP_DIR: dir, PGPORT: String(await closedPort()) });
+        const unreachable = runScript("pg-backup.sh", [], { BACKUP_DIR: dir, PGPORT: String(await freePort()) });
         assert.equal(unreachable.status, 1, show(unreachable));
         assert.match(unreachable.stderr, /Connection refused|could not connect|connection to server/i);
         assert.match(unreachable.stderr, /FAILED: could not list the databases/);

@@ -385,10 +385,6 @@ async function main(): Promise<number> {
             users: [{ user: APP_ROLE, password: appPassword }],
             adminPassword,
         });
-        // The harness kills PgBouncer on exit but removes its temp dir only in
-        // stop(): on Ctrl-C/SIGTERM our exit handler removes it.
-        const bouncerDir = /^auth_file = (.+)\/userlist\.txt$/m.exec(bouncer.ini)?.[1];
-        if (bouncerDir) tempDirs.add(bouncerDir);
         const config = new Map((await bouncer.admin("SHOW CONFIG")).map((r) => [String(r.key), String(r.value)]));
         note(`PgBouncer on 127.0.0.1:${bouncer.port}: pool_mode ${config.get("pool_mode")}, default_pool_size ${config.get("default_pool_size")}, ` +
             `reserve_pool_size ${config.get("reserve_pool_size")}, max_client_conn ${config.get("max_client_conn")} ` +

@@ -4,11 +4,11 @@
 // to run as root: then it runs as the `postgres` OS user.
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 import { Credential, PgbouncerSettings, pgbouncerIni, pgbouncerUserlist } from "../../components/database-render";
+import { freePort } from "./postgres";
 
 export const PGBOUNCER_BIN = "/usr/sbin/pgbouncer";
 const RUN_AS = "postgres";
@@ -20,17 +20,6 @@ export function pgbouncerVersion(): string | undefined {
 
 function osUserId(flag: "-u" | "-g"): number {
     return Number(spawnSync("id", [flag, RUN_AS], { encoding: "utf8" }).stdout.trim());
-}
-
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const { port } = srv.address() as net.AddressInfo;
-            srv.close(() => resolve(port));
-        });
-    });
 }
 
 export interface RunningPgbouncer {
@@ -78,7 +67,11 @@ export async function startPgbouncer(opts: StartPgbouncerOptions): Promise<Runni
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const killOnExit = () => child.kill("SIGKILL");
+    // An interrupted run leaves neither a PgBouncer nor its temp dir behind.
+    const killOnExit = () => {
+        child.kill("SIGKILL");
+        fs.rmSync(dir, { recursive: true, force: true });
+    };
     process.once("exit", killOnExit);
 
     const readLog = () => output + (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
