@@ -15,6 +15,10 @@ export const LIVENESS_PERIOD = 10;
 export const STARTUP_PERIOD = 5;
 /** Seconds a terminating pod keeps serving before SIGTERM, while load balancers forget it. */
 export const PRESTOP_SECONDS = 5;
+/** Tells Pulumi to replace, rather than keep waiting on, a Job that failed in an earlier update. */
+export const REPLACE_UNREADY_ANNOTATION = "pulumi.com/replaceUnready";
+/** Jobs may run longer than Pulumi's default 10-minute wait (their activeDeadlineSeconds is 15 minutes). */
+export const JOB_TIMEOUTS = { create: "20m", update: "20m" };
 export const CHECKSUM_ANNOTATION = "platform.io/config-checksum";
 export const METADATA_ADDRESS = "169.254.169.254/32";
 
@@ -177,7 +181,13 @@ export function migrationJob(app: AppSettings, image: pulumi.Input<string>, name
     const pod = podSpec(app, image, names);
     const [container] = pod.containers as k8s.types.input.core.v1.Container[];
     return {
-        metadata: { name, namespace: names.namespace, labels: appLabels(app, "migration") },
+        metadata: {
+            name,
+            namespace: names.namespace,
+            labels: appLabels(app, "migration"),
+            // After a failed run (the database was down), the next `pulumi up` runs it again.
+            annotations: { [REPLACE_UNREADY_ANNOTATION]: "true" },
+        },
         spec: {
             backoffLimit: 2,
             activeDeadlineSeconds: 900,

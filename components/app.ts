@@ -9,7 +9,7 @@ import type { AppSettings, RegistrySettings } from "./app-config";
 import { DATABASE_CLIENT_LABEL } from "./database";
 import {
     appLabels, appObjectNames, configChecksum, configMapData, denyMetadataPolicy, deployment, horizontalPodAutoscaler, ingress,
-    ControllerPods, ingressPolicy, IngressOptions, migrationJob, migrationJobName, podDisruptionBudget, service,
+    ControllerPods, ingressPolicy, IngressOptions, JOB_TIMEOUTS, migrationJob, migrationJobName, podDisruptionBudget, service,
 } from "./app-render";
 
 export interface AppArgs {
@@ -83,7 +83,7 @@ export class App extends pulumi.ComponentResource {
         const rolloutDependsOn: pulumi.Resource[] = [configMap, secret];
         if (app.migrationCommand) {
             const job = migrationJob(app, this.image, this.image.apply((image) => migrationJobName(app, image)));
-            const migration = new k8s.batch.v1.Job(`${name}-migrate`, job, { ...inNs, dependsOn: [ns, configMap, secret] });
+            const migration = new k8s.batch.v1.Job(`${name}-migrate`, job, { ...inNs, dependsOn: [ns, configMap, secret], customTimeouts: JOB_TIMEOUTS });
             // The Deployment changes only after the migration succeeded; a failed one leaves the old pods serving.
             rolloutDependsOn.push(migration);
         }

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { denyMetadataPolicy, RESTRICTED_CONTAINER } from "./app-render";
+import { denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER } from "./app-render";
 import type { ClusterDatabaseSettings } from "./database-config";
 import { pgbouncerIni, pgbouncerUserlist, postgresSettings, postgresUrl } from "./database-render";
 import { readScript } from "./k3s-render";
@@ -114,7 +114,12 @@ export class Database extends pulumi.ComponentResource {
         const rolesHash = pulumi.all(appPasswords.map((p) => p.password)).apply((pws) =>
             createHash("sha256").update(JSON.stringify(pws)).digest("hex").slice(0, 10));
         const rolesJob = new k8s.batch.v1.Job(`${name}-ensure-roles`, {
-            metadata: { name: pulumi.interpolate`db-ensure-roles-${pulumi.unsecret(rolesHash)}`, namespace: DATABASE_NAMESPACE, labels: labels("db-ensure-roles") },
+            metadata: {
+                name: pulumi.interpolate`db-ensure-roles-${pulumi.unsecret(rolesHash)}`,
+                namespace: DATABASE_NAMESPACE,
+                labels: labels("db-ensure-roles"),
+                annotations: { [REPLACE_UNREADY_ANNOTATION]: "true" },
+            },
             spec: {
                 backoffLimit: 6,
                 activeDeadlineSeconds: 900,
@@ -125,7 +130,7 @@ export class Database extends pulumi.ComponentResource {
                     ], "OnFailure"),
                 },
             },
-        }, { ...inNs, dependsOn: [ns, postgres, postgresService, roles, scripts] });
+        }, { ...inNs, dependsOn: [ns, postgres, postgresService, roles, scripts], customTimeouts: JOB_TIMEOUTS });
 
         const pgbouncer = this.pgbouncer(name, s, adminPassword, appPasswords, inNs, [ns, rolesJob]);
 

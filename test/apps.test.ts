@@ -124,6 +124,8 @@ describe("app builders", () => {
         assert.notEqual(migrationJobName(api, "img:3"), migrationJobName(api, "img:2"));
         assert.notEqual(migrationJobName({ ...api, migrationCommand: ["other"] }, "img:2"), migrationJobName(api, "img:2"));
         assert.match(migrationJobName(api, "img:2"), /^api-migrate-[0-9a-f]{10}$/);
+        // A failed migration (database down) runs again on the next `pulumi up` instead of being awaited forever.
+        assert.equal((job.metadata as { annotations: Record<string, string> }).annotations["pulumi.com/replaceUnready"], "true");
     });
 
     it("the Ingress has TLS from the cluster issuer, or none when a CDN terminates TLS", () => {
