@@ -49,8 +49,13 @@ export async function startPgbouncer(opts: StartPgbouncerOptions): Promise<Runni
     const logFile = path.join(dir, "pgbouncer.log");
     const asRoot = process.getuid?.() === 0;
     const adminUser = opts.settings.adminUser;
+    let writes = 0;
     const writeUserlist = (users: readonly Credential[]) => {
         fs.writeFileSync(authFile, pgbouncerUserlist([{ user: adminUser, password: opts.adminPassword }, ...users]), { mode: 0o600 });
+        // PgBouncer re-reads the auth file on RELOAD only if its mtime changed; a rewrite within
+        // the same second (same size) would look unchanged, so move the mtime on explicitly.
+        const mtime = Math.floor(Date.now() / 1000) + writes++;
+        fs.utimesSync(authFile, mtime, mtime);
         if (asRoot) spawnSync("chown", [RUN_AS, authFile]);
     };
     const port = await freePort();
