@@ -77,9 +77,10 @@ export class Database extends pulumi.ComponentResource {
         super("platform:database:Database", name, {}, opts);
         const s = args.settings;
         const child = { parent: this, provider: args.provider };
+        // The component's dependencies (the StorageClass and CSI driver) hold back everything below.
         const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
             metadata: { name: DATABASE_NAMESPACE, labels: { ...labels("database"), "pod-security.kubernetes.io/enforce": "restricted" } },
-        }, child);
+        }, { ...child, dependsOn: opts?.dependsOn });
         const inNs = { ...child, dependsOn: [ns] };
 
         // 16 random bytes = 32 hex characters, as seed 001. Bumping a version replaces the password.

@@ -22,6 +22,8 @@ export interface Platform {
     /** Admin kubeconfig (secret); only when this program created the cluster. */
     readonly kubeconfig?: pulumi.Output<string>;
     readonly cluster?: K3sCluster;
+    /** What in-cluster workloads wait for: the cloud controller, CSI driver and StorageClass. */
+    readonly addons?: ClusterAddons;
     readonly apps: App[];
 }
 
@@ -62,7 +64,7 @@ function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">): R
         apps: users.map((a) => ({ name: a.name, passwordVersion: a.databasePasswordVersion })),
         storageClass: base.retainStorageClass,
         provider: base.k8sProvider,
-    });
+    }, { dependsOn: base.addons ? [base.addons] : [] });
     return database.connections;
 }
 
@@ -76,7 +78,7 @@ function createCluster(config: PlatformConfig): Omit<Platform, "apps"> {
     }
     const s = config.cluster;
     const cluster = new K3sCluster(s.name, { settings: s, stack: config.stack });
-    new ClusterAddons(`${s.name}-addons`, {
+    const addons = new ClusterAddons(`${s.name}-addons`, {
         hcloudToken: s.hcloudToken,
         networkId: cluster.network.networkId,
         location: s.location,
@@ -89,6 +91,7 @@ function createCluster(config: PlatformConfig): Omit<Platform, "apps"> {
         retainStorageClass: RETAIN_STORAGE_CLASS,
         kubeconfig: cluster.kubeconfig,
         cluster,
+        addons,
     };
 }
 

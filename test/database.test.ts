@@ -92,6 +92,15 @@ describe("prod database tier", () => {
         assert.deepEqual(Object.keys(scripts).sort(), ["db-ensure-roles.sh", "pg-backup.sh", "pg-common.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
     });
 
+    it("waits for the retaining StorageClass and the CSI driver before creating anything", () => {
+        const ns = one(prod, "kubernetes:core/v1:Namespace", "prod-database-ns");
+        const storageClass = one(prod, "kubernetes:storage.k8s.io/v1:StorageClass");
+        const csi = ofType(prod, "kubernetes:helm.cattle.io/v1:HelmChart").find((c) => c.name.endsWith("hcloud-csi"));
+        assert.ok(csi);
+        assert.ok(ns.dependencies.includes(storageClass.urn));
+        assert.ok(ns.dependencies.includes(csi.urn));
+    });
+
     it("lets only this namespace and database apps' namespaces reach PostgreSQL and PgBouncer", () => {
         const policy = one(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "prod-database-allow-clients");
         assert.deepEqual((policy.inputs.spec as { ingress: { from: unknown[] }[] }).ingress[0].from, [
