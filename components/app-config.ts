@@ -99,8 +99,12 @@ export function isPinnedImage(ref: string): boolean {
 
 const stringList = z.array(z.string().min(1), { error: "must be a list of strings, such as [\"node\", \"dist/migrate.js\"]" }).min(1, "must not be empty");
 
+/** Namespaces the platform itself uses; an app of that name would land in them. */
+export const RESERVED_NAMESPACES = ["database", "default", "kube-system", "kube-public", "kube-node-lease", "cert-manager", "system-upgrade"];
+
 const appName = z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
-    "app names must be 1-40 lower-case letters, digits or '-', starting with a letter (it names the namespace)");
+    "app names must be 1-40 lower-case letters, digits or '-', starting with a letter (it names the namespace)")
+    .refine((n) => !RESERVED_NAMESPACES.includes(n), `app names must not be a namespace the platform uses (${RESERVED_NAMESPACES.join(", ")})`);
 
 const appSchema = z.object({
     image: z.string().refine(isPinnedImage, "must be pinned: a tag other than 'latest' (app:1.4.2) or a digest (app@sha256:...)").optional(),

@@ -227,6 +227,7 @@ describe("app config", () => {
         assert.match(problems({ s: { image: "s:1", singleton: true, replicas: 2 } })[0], /apps\.s\.replicas: a singleton runs exactly one pod/);
         assert.match(problems({ a: { image: "a:1", host: "x.example.com" }, b: { image: "b:1", host: "x.example.com" } })[0], /apps\.b\.host: x\.example\.com is already the host of apps\.a/);
         assert.match(problems({ api: { image: "api:1", replica: 2 } })[0], /^platform:apps\.api: .*replica/);
+        assert.match(problems({ database: { image: "db:1" } })[0], /^platform:apps\.database: app names must not be a namespace the platform uses/);
     });
 
     it("needs an ACME email when an app is served over Let's Encrypt TLS, not when TLS is off", () => {
