@@ -146,7 +146,10 @@ export type RawApp = z.infer<typeof appSchema>;
 export const appsSchema = z.preprocess((v) => {
     if (typeof v !== "string") return v;
     try { return JSON.parse(v); } catch { return v; }
-}, z.record(appName, appSchema, { error: "must be a map of app name to app settings" }));
+}, z.record(appName, appSchema, {
+    // Only for a value that is not a map; a bad key or setting keeps its own message.
+    error: (issue) => (issue.code === "invalid_type" ? "must be a map of app name to app settings" : undefined),
+}));
 
 export const ingressSchemaShape = {
     tls: z.enum(TLS_MODES, { error: `must be one of ${TLS_MODES.join(", ")}` }).default("letsencrypt"),

@@ -383,7 +383,9 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         }
         for (const issue of result.error.issues) {
             const path = configPath([key, ...issue.path]);
-            problems.push({ key: qualify(path), message: issue.message, fix: FIXES[key] });
+            // A bad map key (an app name) carries its reason one level down.
+            const message = issue.code === "invalid_key" ? issue.issues.map((i) => i.message).join("; ") : issue.message;
+            problems.push({ key: qualify(path), message, fix: FIXES[key] });
         }
     }
     for (const key of Object.keys(raw.values)) {
