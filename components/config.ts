@@ -44,8 +44,6 @@ export const SERVER_TYPES: Readonly<Record<string, readonly Location[] | "all">>
 
 export const LOAD_BALANCER_TYPES = ["lb11", "lb21", "lb31"] as const;
 
-/** Hetzner spread placement groups hold at most 10 servers. */
-export const SPREAD_GROUP_LIMIT = 10;
 /** etcd beyond 7 members costs write latency and buys no useful tolerance. */
 export const MAX_CONTROL_PLANE = 7;
 export const MAX_AGENTS = 100;

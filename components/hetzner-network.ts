@@ -12,7 +12,6 @@ export interface HetznerNetworkArgs {
     readonly subnetCidr: string;
     /** Networks allowed to reach SSH (22) and the Kubernetes API (6443). */
     readonly adminCidrs: readonly string[];
-    readonly serverCount: number;
     readonly agentCount: number;
     readonly loadBalancer?: {
         readonly type: string;

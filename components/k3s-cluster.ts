@@ -56,7 +56,6 @@ export class K3sCluster extends pulumi.ComponentResource {
             networkCidr: s.networkCidr,
             subnetCidr: s.subnetCidr,
             adminCidrs: s.adminCidrs,
-            serverCount: s.controlPlane.count,
             agentCount: s.agents.count,
             loadBalancer: s.loadBalancer.enabled
                 ? { type: s.loadBalancer.type, privateIp: addresses.loadBalancer, api: s.loadBalancer.api }
