@@ -7,12 +7,14 @@
 //
 // Prints numbers and verdicts against the targets; asserts nothing, but exits
 // non-zero when something fails to run (or a restore loses rows). Everything
-// (servers, pgbench, temp dirs) is cleaned up, also on Ctrl-C. About 2 minutes
+// (servers, pgbench, temp dirs) is cleaned up, also on Ctrl-C. About 3 minutes
 // on a 2-core machine, where PgBouncer, pgbench and PostgreSQL share the cores.
+// The compared pair (through PgBouncer vs direct at 100 clients) runs twice in
+// ABBA order and each is reported as the mean, so load drift hits both alike.
 //
-// Usage: npm run bench:db [-- --duration 20 --select-duration 10 --scale 10 --backup-scale 14 --plain-pgbench-data]
-//   --duration N         seconds of each read-write pgbench run (default 20)
-//   --select-duration N  seconds of each select-only (-S) run; 0 skips them (default 10)
+// Usage: npm run bench:db [-- --duration 15 --select-duration 8 --scale 10 --backup-scale 14 --plain-pgbench-data]
+//   --duration N         seconds of each read-write pgbench run (default 15)
+//   --select-duration N  seconds of each select-only (-S) run; 0 skips them (default 8)
 //   --scale N            pgbench scale of the TPS database (default 10, about 165 MB)
 //   --backup-scale N     pgbench scale of the backup/restore database (default 14, about 225 MB)
 //   --plain-pgbench-data backup/restore database straight from `pgbench -i`, whose blank
@@ -62,7 +64,7 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-    const opts = { duration: 20, selectDuration: 10, scale: 10, backupScale: 14, plainData: false };
+    const opts = { duration: 15, selectDuration: 8, scale: 10, backupScale: 14, plainData: false };
     const names: Record<string, "duration" | "selectDuration" | "scale" | "backupScale"> = {
         "--duration": "duration", "--select-duration": "selectDuration", "--scale": "scale", "--backup-scale": "backupScale",
     };
@@ -229,6 +231,30 @@ interface BenchRow {
     readonly transactions: number;
     readonly failed: number;
     readonly peaks: Peaks;
+}
+
+/** One row for repeated runs of the same configuration: mean throughput and latency, highest peaks. */
+function meanRow(rows: readonly BenchRow[]): BenchRow {
+    const mean = (f: (r: BenchRow) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
+    const max = (f: (p: Peaks) => number | undefined) => {
+        const values = rows.map((r) => f(r.peaks)).filter((v): v is number => v !== undefined);
+        return values.length > 0 ? Math.max(...values) : undefined;
+    };
+    return {
+        ...rows[0],
+        tps: mean((r) => r.tps),
+        latencyMs: mean((r) => r.latencyMs),
+        connectMs: mean((r) => r.connectMs),
+        transactions: rows.reduce((sum, r) => sum + r.transactions, 0),
+        failed: rows.reduce((sum, r) => sum + r.failed, 0),
+        peaks: {
+            ...rows[0].peaks,
+            backends: max((p) => p.backends) ?? 0,
+            poolServers: max((p) => p.poolServers),
+            poolClients: max((p) => p.poolClients),
+            maxWaitMs: max((p) => p.maxWaitMs),
+        },
+    };
 }
 
 function match(text: string, re: RegExp, what: string): number {
@@ -406,25 +432,25 @@ async function main(): Promise<number> {
         // 3. Side by side.
         const viaBouncer: Target = { label: "PgBouncer", port: bouncer.port, viaPgbouncer: true };
         const direct: Target = { label: "direct", port: pg.port, viaPgbouncer: false };
+        // a and b, the compared pair, run twice in ABBA order, so a drift in machine load
+        // (other processes, checkpoints, autovacuum) weighs on both alike; each row is their mean.
         const plan = (selectOnly: boolean, seconds: number): [string, Target, number][] => {
             const kind = selectOnly ? "select-only (-S)" : "TPC-B-like (rw)";
             if (seconds <= 0) return [];
-            return [
-                [`a) via PgBouncer, ${kind}`, viaBouncer, APP_CLIENTS],
-                [`b) direct, ${kind}`, direct, APP_CLIENTS],
-                [`c) direct, ${kind}`, direct, POOL],
-            ];
+            const a: [string, Target, number] = [`a) via PgBouncer, ${kind}`, viaBouncer, APP_CLIENTS];
+            const b: [string, Target, number] = [`b) direct, ${kind}`, direct, APP_CLIENTS];
+            return [a, b, b, a, [`c) direct, ${kind}`, direct, POOL]];
         };
-        const rw: BenchRow[] = [];
-        for (const [name, target, clients] of plan(false, opts.duration)) {
-            phase(`3. ${name}: pgbench -M simple -c ${clients} -j 2 -T ${opts.duration} (${target.label}, port ${target.port})`);
-            rw.push(await pgbench(ctx, name, target, clients, opts.duration, false));
-        }
-        const ro: BenchRow[] = [];
-        for (const [name, target, clients] of plan(true, opts.selectDuration)) {
-            phase(`3. ${name}: pgbench -M simple -S -c ${clients} -j 2 -T ${opts.selectDuration} (${target.label}, port ${target.port})`);
-            ro.push(await pgbench(ctx, name, target, clients, opts.selectDuration, true));
-        }
+        const runPlan = async (selectOnly: boolean, seconds: number): Promise<BenchRow[]> => {
+            const runs: BenchRow[] = [];
+            for (const [name, target, clients] of plan(selectOnly, seconds)) {
+                phase(`3. ${name}: pgbench -M simple ${selectOnly ? "-S " : ""}-c ${clients} -j 2 -T ${seconds} (${target.label}, port ${target.port})`);
+                runs.push(await pgbench(ctx, name, target, clients, seconds, selectOnly));
+            }
+            return [...new Set(runs.map((r) => r.name))].map((name) => meanRow(runs.filter((r) => r.name === name)));
+        };
+        const rw = await runPlan(false, opts.duration);
+        const ro = await runPlan(true, opts.selectDuration);
 
         // PgBouncer is done; the TPS database must not be in the backup.
         await bouncer.stop();
