@@ -3,6 +3,7 @@
 // together with the cluster settings, so every problem is reported at once.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { boolean, ConfigProblem, cpuQuantity, dnsName, fromJson, integer } from "./config-schema";
 
 export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
@@ -82,11 +83,6 @@ function seconds(min: number, max: number) {
     );
 }
 
-const cpuQuantity = z.preprocess(
-    (v) => (typeof v === "number" ? String(v) : v),
-    z.string().regex(/^(\d+m|\d+(\.\d{1,3})?)$/, "must be a CPU quantity such as 0.5, 1 or 500m"),
-);
-
 const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, "must be a memory quantity such as 256Mi or 1Gi");
 
 /** A reference that names exactly one image: a tag other than latest, or a digest. */
@@ -113,8 +109,8 @@ const appSchema = z.object({
         dockerfile: z.string().default("Dockerfile"),
         target: z.string().optional(),
     }).optional(),
-    port: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1).max(65535)).default(APP_DEFAULTS.port),
-    replicas: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1).max(50)).default(APP_DEFAULTS.replicas),
+    port: integer(1, 65535).default(APP_DEFAULTS.port),
+    replicas: integer(1, 50).default(APP_DEFAULTS.replicas),
     cpu: cpuQuantity.default(APP_DEFAULTS.cpu),
     memory: memoryQuantity.default(APP_DEFAULTS.memory),
     env: z.record(z.string().regex(ENV_NAME, "env names must be letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]))
@@ -122,17 +118,17 @@ const appSchema = z.object({
         .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))),
     secrets: z.record(z.string().regex(ENV_NAME, "secret names must be letters, digits and _"), z.string()).default({}),
     healthPath: z.string().regex(/^\/\S*$/, "must be a path such as /health").default(APP_DEFAULTS.healthPath),
-    host: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, "must be a DNS name such as api.example.com").optional(),
+    host: dnsName.optional(),
     command: stringList.optional(),
     args: stringList.optional(),
     migrationCommand: stringList.optional(),
     shutdownTimeout: seconds(1, 3600).default(APP_DEFAULTS.shutdownTimeout),
     healthTimeout: seconds(1, 60).default(APP_DEFAULTS.healthTimeout),
     startupTimeout: seconds(10, 3600).default(APP_DEFAULTS.startupTimeout),
-    singleton: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
-    worker: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
-    database: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).default(false),
-    databasePasswordVersion: z.preprocess((v) => (typeof v === "string" ? Number(v) : v), z.number().int().min(1)).default(1),
+    singleton: boolean.default(false),
+    worker: boolean.default(false),
+    database: boolean.default(false),
+    databasePasswordVersion: integer(1, 1_000_000).default(1),
     autoscaling: z.object({
         minReplicas: z.number().int().min(1),
         maxReplicas: z.number().int().min(1).max(100),
@@ -142,11 +138,7 @@ const appSchema = z.object({
 
 export type RawApp = z.infer<typeof appSchema>;
 
-/** Structured values arrive as JSON text from `pulumi config`, or as objects. */
-export const appsSchema = z.preprocess((v) => {
-    if (typeof v !== "string") return v;
-    try { return JSON.parse(v); } catch { return v; }
-}, z.record(appName, appSchema, {
+export const appsSchema = fromJson(z.record(appName, appSchema, {
     // Only for a value that is not a map; a bad key or setting keeps its own message.
     error: (issue) => (issue.code === "invalid_type" ? "must be a map of app name to app settings" : undefined),
 }));
@@ -177,13 +169,11 @@ export const APP_FIXES: Record<string, string> = {
     apps: "pulumi config set --path 'platform:apps.api.image' ghcr.io/acme/api:1.0.0",
 };
 
-export interface AppProblem { readonly key: string; readonly message: string; readonly fix: string }
-
 type IngressValues = { [K in keyof typeof ingressSchemaShape]?: z.infer<(typeof ingressSchemaShape)[K]> };
 
 /** Checks across keys of the app and ingress settings; `v` holds only keys valid on their own. */
-export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): AppProblem[] {
-    const problems: AppProblem[] = [];
+export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
     const add = (key: string, message: string, fix: string) => problems.push({ key: `platform:${key}`, message, fix });
     const apps = v.apps ?? {};
     const hosts = new Map<string, string>();

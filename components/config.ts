@@ -10,9 +10,12 @@ import * as pulumi from "@pulumi/pulumi";
 // Not in the SDK's typings, but the only way to know whether a key is stored encrypted.
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { z } from "zod";
+import { boolean, ConfigProblem, cron, dnsName, fromJson, integer, s3Endpoint } from "./config-schema";
 import { APP_FIXES, AppSettings, appCrossChecks, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
-import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, toDatabaseSettings } from "./database-config";
+import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
+
+export type { ConfigProblem };
 
 export const PROJECT = "platform";
 
@@ -68,13 +71,8 @@ export const DEFAULTS = {
     etcdSnapshotRetention: 20,
 } as const;
 
-export interface EtcdS3Settings {
-    readonly endpoint: string;
-    readonly bucket: string;
+export interface EtcdS3Settings extends S3Settings {
     readonly folder: string;
-    readonly region: string;
-    readonly accessKey: string;
-    readonly secretKey: pulumi.Input<string>;
 }
 
 export interface HetznerClusterSettings {
@@ -129,12 +127,6 @@ export interface RawConfig {
     readonly hcloudToken?: string;
     /** Whether a `platform:` key is stored encrypted; unknown when absent. */
     readonly isSecret?: (key: string) => boolean;
-}
-
-export interface ConfigProblem {
-    readonly key: string;
-    readonly message: string;
-    readonly fix: string;
 }
 
 export class ConfigError extends Error {
@@ -196,30 +188,6 @@ const FIXES: Record<string, string> = {
 
 // ---------------------------------------------------------------- schema parts
 
-/** Top-level `pulumi config set` values arrive as strings; `--path` ones are typed. */
-function integer(min: number, max: number) {
-    return z.preprocess(
-        (v) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
-        z.number({ error: "must be a whole number" })
-            .int("must be a whole number")
-            .min(min, `must be at least ${min}`)
-            .max(max, `must be at most ${max}`),
-    );
-}
-
-const boolean = z.preprocess(
-    (v) => (v === "true" ? true : v === "false" ? false : v),
-    z.boolean({ error: "must be true or false" }),
-);
-
-/** Arrays set as a whole arrive as a JSON string (`pulumi config set k '["a"]'`). */
-function jsonArray<T extends z.ZodType>(item: T) {
-    return z.preprocess((v) => {
-        if (typeof v !== "string") return v;
-        try { return JSON.parse(v); } catch { return v; }
-    }, z.array(item, { error: "must be a list" }));
-}
-
 const dnsLabel = z.string().regex(/^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$/,
     "must be 1-30 lower-case letters, digits or '-', starting with a letter");
 
@@ -251,8 +219,6 @@ const ipv4Cidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined,
 const adminCidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined || isIpv6Cidr(s),
     "must be an IPv4 or IPv6 network in CIDR form, such as 203.0.113.10/32");
 
-const cronSchedule = z.string().regex(/^(\S+\s+){4}\S+$/, "must be a 5-field cron expression such as '0 */6 * * *'");
-
 const rawSchema = z.object({
     mode: z.enum(["hetzner", "existing"], { error: "must be 'hetzner' or 'existing'" }).default(DEFAULTS.mode),
     clusterName: dnsLabel.optional(),
@@ -265,18 +231,18 @@ const rawSchema = z.object({
     agentServerType: z.string().default(DEFAULTS.agentServerType),
     serverImage: z.string().regex(/^ubuntu-2[4-9]\.04$/, "must be an Ubuntu LTS image such as ubuntu-24.04").default(DEFAULTS.serverImage),
     k3sVersion: k3sVersion.default(DEFAULTS.k3sVersion),
-    adminCidrs: jsonArray(adminCidr).optional(),
+    adminCidrs: fromJson(z.array(adminCidr, { error: "must be a list" })).optional(),
     loadBalancer: boolean.default(DEFAULTS.loadBalancer),
     loadBalancerType: z.enum(LOAD_BALANCER_TYPES, { error: `must be one of ${LOAD_BALANCER_TYPES.join(", ")}` }).default(DEFAULTS.loadBalancerType),
     loadBalancerApi: boolean.default(DEFAULTS.loadBalancerApi),
-    apiHostname: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, "must be a DNS name such as k8s.example.com").optional(),
+    apiHostname: dnsName.optional(),
     protection: boolean.default(DEFAULTS.protection),
     networkCidr: ipv4Cidr.default(DEFAULTS.networkCidr),
     subnetCidr: ipv4Cidr.default(DEFAULTS.subnetCidr),
-    etcdSnapshotSchedule: cronSchedule.default(DEFAULTS.etcdSnapshotSchedule),
+    etcdSnapshotSchedule: cron.default(DEFAULTS.etcdSnapshotSchedule),
     etcdSnapshotRetention: integer(1, 500).default(DEFAULTS.etcdSnapshotRetention),
     etcdS3Bucket: z.string().min(1).optional(),
-    etcdS3Endpoint: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, "must be a host name without scheme, such as fsn1.your-objectstorage.com").default("fsn1.your-objectstorage.com"),
+    etcdS3Endpoint: s3Endpoint,
     etcdS3Folder: z.string().default("etcd"),
     etcdS3Region: z.string().default("fsn1"),
     etcdS3AccessKey: z.string().min(1).optional(),

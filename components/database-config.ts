@@ -3,6 +3,7 @@
 // Parsed with the rest of stack config by components/config.ts.
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { ConfigProblem, cpuQuantity, cron, integer, s3Endpoint } from "./config-schema";
 import { connectionBudget, memoryMiB } from "./database-render";
 
 export const DATABASE_DEFAULTS = {
@@ -58,17 +59,8 @@ export interface ExternalDatabaseSettings {
 
 export type DatabaseSettings = ClusterDatabaseSettings | ExternalDatabaseSettings;
 
-function int(min: number, max: number) {
-    return z.preprocess(
-        (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v.trim()) : v),
-        z.number({ error: "must be a whole number" }).int("must be a whole number").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
-    );
-}
-
 const gibAtLeast = (min: number) => z.string().regex(/^\d+(Mi|Gi)$/, "must be a size such as 20Gi")
     .refine((q) => memoryMiB(q) >= min * 1024, `must be at least ${min}Gi`);
-
-const cron = z.string().regex(/^(\S+\s+){4}\S+$/, "must be a 5-field cron expression such as '0 3 * * *'");
 
 /** sslmode values that refuse a plain-text connection. */
 const SECURE_SSLMODES = ["require", "verify-ca", "verify-full"];
@@ -86,18 +78,18 @@ export const databaseSchemaShape = {
     databaseMode: z.enum(["cluster", "external"], { error: "must be 'cluster' or 'external'" }).default(DATABASE_DEFAULTS.databaseMode),
     databaseUrl: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL").optional(),
     postgresStorage: gibAtLeast(10).default(DATABASE_DEFAULTS.postgresStorage),
-    postgresCpu: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().regex(/^(\d+m|\d+(\.\d{1,3})?)$/, "must be a CPU quantity such as 1 or 500m")).default(DATABASE_DEFAULTS.postgresCpu),
+    postgresCpu: cpuQuantity.default(DATABASE_DEFAULTS.postgresCpu),
     postgresMemory: gibAtLeast(0.5).default(DATABASE_DEFAULTS.postgresMemory),
-    postgresMaxConnections: int(20, 5000).default(DATABASE_DEFAULTS.postgresMaxConnections),
-    pgbouncerPoolSize: int(1, 1000).default(DATABASE_DEFAULTS.pgbouncerPoolSize),
-    pgbouncerReservePool: int(0, 100).default(DATABASE_DEFAULTS.pgbouncerReservePool),
-    pgbouncerMaxClientConn: int(10, 100_000).default(DATABASE_DEFAULTS.pgbouncerMaxClientConn),
-    pgbouncerReplicas: int(1, 10).default(DATABASE_DEFAULTS.pgbouncerReplicas),
+    postgresMaxConnections: integer(20, 5000).default(DATABASE_DEFAULTS.postgresMaxConnections),
+    pgbouncerPoolSize: integer(1, 1000).default(DATABASE_DEFAULTS.pgbouncerPoolSize),
+    pgbouncerReservePool: integer(0, 100).default(DATABASE_DEFAULTS.pgbouncerReservePool),
+    pgbouncerMaxClientConn: integer(10, 100_000).default(DATABASE_DEFAULTS.pgbouncerMaxClientConn),
+    pgbouncerReplicas: integer(1, 10).default(DATABASE_DEFAULTS.pgbouncerReplicas),
     backupSchedule: cron.default(DATABASE_DEFAULTS.backupSchedule),
-    backupRetentionDays: int(1, 3650).default(DATABASE_DEFAULTS.backupRetentionDays),
+    backupRetentionDays: integer(1, 3650).default(DATABASE_DEFAULTS.backupRetentionDays),
     backupStorage: gibAtLeast(1).default(DATABASE_DEFAULTS.backupStorage),
     backupS3Bucket: z.string().min(1).optional(),
-    backupS3Endpoint: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, "must be a host name without scheme").default("fsn1.your-objectstorage.com"),
+    backupS3Endpoint: s3Endpoint,
     backupS3Region: z.string().default("fsn1"),
     backupS3AccessKey: z.string().min(1).optional(),
     backupS3SecretKey: z.string().min(1).optional(),
@@ -138,10 +130,8 @@ export interface DatabaseApp {
     readonly secretNames: readonly string[];
 }
 
-export interface DatabaseProblem { readonly key: string; readonly message: string; readonly fix: string }
-
-export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseApp[], databaseUrlIsSecret: boolean): DatabaseProblem[] {
-    const problems: DatabaseProblem[] = [];
+export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseApp[], databaseUrlIsSecret: boolean): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
     const add = (key: string, message: string, fix = DATABASE_FIXES[key]) => problems.push({ key: `platform:${key}`, message, fix });
     const users = apps.filter((a) => a.database);
     for (const app of users) {
