@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { stringify } from "yaml";
 import { isConfigError } from "../components/config";
 import { isSecretValue, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
-import { readStackConfig, StackConfig, withPlaceholderHcloudToken } from "./stack-config";
+import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -92,23 +92,20 @@ function fileSafe(s: string): string {
 }
 
 /** Renders a stack from its Pulumi.<stack>.yaml, with optional `key=value` overrides. */
-export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<Render> {
-    const sc = readStackConfig(PROJECT_DIR, stack);
-    const qualified = Object.entries(overrides).map(([k, v]) => [k.includes(":") ? k : `${sc.project}:${k}`, v]);
-    return renderConfig(withPlaceholderHcloudToken({ ...sc, config: { ...sc.config, ...Object.fromEntries(qualified) } }));
+export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}, secretKeys: readonly string[] = []): Promise<Render> {
+    return renderConfig(withPlaceholderHcloudToken(withOverrides(readStackConfig(PROJECT_DIR, stack), overrides, secretKeys)));
 }
 
 /** Runs the program with `sc` and builds every output file in memory. */
 export async function renderConfig(sc: StackConfig): Promise<Render> {
-    const projectDir = PROJECT_DIR;
     const stack = sc.stack;
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
     delete process.env.HCLOUD_TOKEN;
-    const indexPath = path.join(projectDir, "index.ts");
+    const indexPath = path.join(PROJECT_DIR, "index.ts");
     // Fresh program modules per run (tests render several stacks in one process).
     for (const key of Object.keys(require.cache)) {
-        if (key.startsWith(projectDir) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}tools${path.sep}`)) {
+        if (key.startsWith(PROJECT_DIR) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}tools${path.sep}`)) {
             delete require.cache[key];
         }
     }
@@ -150,7 +147,7 @@ export async function renderConfig(sc: StackConfig): Promise<Render> {
     for (const r of run.resources.filter(isKubernetesObject)) {
         const manifest = kubernetesKeys(redact(r.inputs)) as Record<string, unknown>;
         const meta = (manifest.metadata ?? {}) as Record<string, unknown>;
-        const kind = String(manifest.kind ?? r.type.split(":").pop());
+        const kind = String(manifest.kind);
         const ns = typeof meta.namespace === "string" ? `${meta.namespace}-` : "";
         index += 1;
         const file = `k8s/${String(index).padStart(3, "0")}-${fileSafe(kind)}-${fileSafe(ns + String(meta.name ?? r.name))}.yaml`;

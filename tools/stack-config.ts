@@ -92,3 +92,14 @@ export function withPlaceholderHcloudToken(sc: StackConfig): StackConfig {
         notes: [...sc.notes, "hcloud:token is not set: using a placeholder token (offline render only; set it with `pulumi config set --secret hcloud:token <token>` before `pulumi up`)"],
     };
 }
+
+/**
+ * `sc` with some values replaced (`--set`, tests). Keys without a namespace are
+ * the project's; `secretKeys` marks replaced values that are secrets.
+ */
+export function withOverrides(sc: StackConfig, overrides: Readonly<Record<string, string>>, secretKeys: readonly string[] = []): StackConfig {
+    const qualify = (key: string) => (key.includes(":") ? key : `${sc.project}:${key}`);
+    const config = { ...sc.config };
+    for (const [key, value] of Object.entries(overrides)) config[qualify(key)] = value;
+    return { ...sc, config, secretKeys: [...sc.secretKeys, ...secretKeys.map(qualify)] };
+}

@@ -1,26 +1,12 @@
-// Builds stack configs for tests from a committed stack file plus overrides,
-// and helpers to look into a render.
+// Renders committed stacks with overrides for tests, and helpers to look into a render.
 import * as path from "node:path";
 import { isSecretValue, RecordedResource } from "../../tools/mock-runtime";
-import { Render, renderConfig } from "../../tools/render";
-import { readStackConfig, StackConfig, withPlaceholderHcloudToken } from "../../tools/stack-config";
+import { Render, renderStack } from "../../tools/render";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
-/** `base` stack's config with `overrides` ("platform:x" -> value; undefined removes the key). */
-export function stackConfig(base: string, overrides: Record<string, string | undefined> = {}, secretKeys: string[] = []): StackConfig {
-    const sc = withPlaceholderHcloudToken(readStackConfig(PROJECT_DIR, base));
-    const config = { ...sc.config };
-    for (const [k, v] of Object.entries(overrides)) {
-        if (v === undefined) delete config[k];
-        else config[k] = v;
-    }
-    return { ...sc, config, secretKeys: [...sc.secretKeys, ...secretKeys] };
-}
-
-export function render(base: string, overrides: Record<string, string | undefined> = {}, secretKeys: string[] = []): Promise<Render> {
-    return renderConfig(stackConfig(base, overrides, secretKeys));
-}
+/** Renders a committed stack with overrides ("platform:x" -> value), as `npm run render -- --set` does. */
+export { renderStack as render };
 
 export function ofType(r: Render, type: string): RecordedResource[] {
     return r.run.resources.filter((x) => x.type === type);
