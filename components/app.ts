@@ -6,7 +6,7 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppSettings, RegistrySettings } from "./app-config";
-import { DATABASE_CLIENT_LABEL } from "./database";
+import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
 import {
     appLabels, appObjectNames, configChecksum, configMapData, denyMetadataPolicy, deployment, horizontalPodAutoscaler, ingress,
     ControllerPods, ingressPolicy, IngressOptions, JOB_TIMEOUTS, migrationJob, migrationJobName, podDisruptionBudget, service,
@@ -24,7 +24,7 @@ export interface AppArgs {
     /** Resources that must exist before the app's Ingress (the ClusterIssuer, the Traefik middleware). */
     readonly ingressDependsOn?: pulumi.Input<pulumi.Resource>[];
     /** For an app with `database: true`: its URLs (secret) and what must be ready before its Secret changes. */
-    readonly database?: { readonly url: pulumi.Input<string>; readonly directUrl: pulumi.Input<string>; readonly ready: pulumi.Resource[] };
+    readonly database?: AppDatabase;
 }
 
 /** A built image is pushed for linux/amd64 (Hetzner's x86 servers), whatever machine runs `pulumi up`. */
