@@ -38,11 +38,16 @@ export interface AppSettings {
     readonly memory: string;
     readonly env: Readonly<Record<string, string>>;
     readonly secrets: Readonly<Record<string, pulumi.Input<string>>>;
+    /** Readiness: may check dependencies (the database); failing takes the pod out of the Service. */
     readonly healthPath: string;
+    /** Startup and liveness: must not touch dependencies, or a database outage restarts every pod. */
+    readonly livenessPath: string;
     readonly host?: string;
     readonly command?: readonly string[];
     readonly args?: readonly string[];
     readonly migrationCommand?: readonly string[];
+    /** Seconds a migration statement may wait for a lock before it fails (and the next `pulumi up` retries). */
+    readonly migrationLockTimeout: number;
     /** Seconds the app takes to drain on SIGTERM. */
     readonly shutdownTimeout: number;
     /** Seconds the app's own health check may take (its database ping). */
@@ -66,6 +71,8 @@ export const APP_DEFAULTS = {
     cpu: "500m",
     memory: "256Mi",
     healthPath: "/health",
+    livenessPath: "/livez",
+    migrationLockTimeout: 5,
     shutdownTimeout: 30,
     healthTimeout: 3,
     startupTimeout: 240,
@@ -118,10 +125,12 @@ const appSchema = z.object({
         .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))),
     secrets: z.record(z.string().regex(ENV_NAME, "secret names must be letters, digits and _"), z.string()).default({}),
     healthPath: z.string().regex(/^\/\S*$/, "must be a path such as /health").default(APP_DEFAULTS.healthPath),
+    livenessPath: z.string().regex(/^\/\S*$/, "must be a path such as /livez").default(APP_DEFAULTS.livenessPath),
     host: dnsName.optional(),
     command: stringList.optional(),
     args: stringList.optional(),
     migrationCommand: stringList.optional(),
+    migrationLockTimeout: seconds(1, 300).default(APP_DEFAULTS.migrationLockTimeout),
     shutdownTimeout: seconds(1, 3600).default(APP_DEFAULTS.shutdownTimeout),
     healthTimeout: seconds(1, 60).default(APP_DEFAULTS.healthTimeout),
     startupTimeout: seconds(10, 3600).default(APP_DEFAULTS.startupTimeout),
@@ -238,10 +247,12 @@ export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], 
         env: a.env,
         secrets: Object.fromEntries(Object.entries(a.secrets).map(([k, s]) => [k, secret(s)])),
         healthPath: a.healthPath,
+        livenessPath: a.livenessPath,
         host: a.host,
         command: a.command,
         args: a.args,
         migrationCommand: a.migrationCommand,
+        migrationLockTimeout: a.migrationLockTimeout,
         shutdownTimeout: a.shutdownTimeout,
         healthTimeout: a.healthTimeout,
         startupTimeout: a.startupTimeout,

@@ -42,6 +42,31 @@ export function probeTimeout(app: AppSettings): number {
     return Math.max(5, app.healthTimeout + 2);
 }
 
+function startupFailureThreshold(app: AppSettings): number {
+    return Math.ceil(app.startupTimeout / STARTUP_PERIOD);
+}
+
+/** Seconds a node may take to schedule a pod and pull its image before the probes start counting. */
+export const POD_START_SECONDS = 120;
+
+/** Seconds one new pod may take to become Ready as its probes allow: start, the startup budget, a few readiness periods. */
+export function podReadySeconds(app: AppSettings): number {
+    return POD_START_SECONDS + STARTUP_PERIOD * startupFailureThreshold(app) + 3 * READINESS_PERIOD;
+}
+
+/**
+ * How long Pulumi waits for a rollout: pods are replaced one at a time
+ * (maxSurge 1, maxUnavailable 0; a singleton is stopped first), so the probes
+ * may legitimately take `podReadySeconds` per pod. Pulumi's default (10
+ * minutes) would fail a 3-replica rollout with a 240 s startup budget that
+ * Kubernetes would finish.
+ */
+export function rolloutTimeouts(app: AppSettings): { create: string; update: string } {
+    const pods = app.autoscaling ? app.autoscaling.maxReplicas : app.singleton ? 1 : app.replicas;
+    const minutes = Math.max(10, Math.ceil((pods * podReadySeconds(app) + gracePeriod(app)) / 60) + 5);
+    return { create: `${minutes}m`, update: `${minutes}m` };
+}
+
 /** Grace period above the preStop pause plus the app's shutdown timeout, so Kubernetes never kills a draining pod (30 s -> 60 s). */
 export function gracePeriod(app: AppSettings): number {
     return Math.max(app.shutdownTimeout * 2, app.shutdownTimeout + PRESTOP_SECONDS + 15);
@@ -67,9 +92,9 @@ export function migrationJobName(app: AppSettings, image: string): string {
     return `${app.name}-migrate-${hash}`;
 }
 
-function httpProbe(app: AppSettings, periodSeconds: number, failureThreshold: number): Probe {
+function httpProbe(app: AppSettings, path: string, periodSeconds: number, failureThreshold: number): Probe {
     return {
-        httpGet: { path: app.healthPath, port: "http" },
+        httpGet: { path, port: "http" },
         periodSeconds,
         timeoutSeconds: probeTimeout(app),
         failureThreshold,
@@ -86,9 +111,10 @@ export const RESTRICTED_CONTAINER = {
 };
 
 /** The pod every workload of the app runs: restricted, config by reference only, writable /tmp. */
-function podSpec(app: AppSettings, image: pulumi.Input<string>, names: { configMap: string; secret: string }): PodSpec {
+function podSpec(app: AppSettings, image: pulumi.Input<string>, names: AppObjectNames, pullFromRegistry: boolean): PodSpec {
     return {
         automountServiceAccountToken: false,
+        ...(pullFromRegistry ? { imagePullSecrets: [{ name: names.pullSecret }] } : {}),
         enableServiceLinks: false,
         securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
         containers: [{
@@ -112,16 +138,34 @@ export interface AppObjectNames {
     readonly namespace: string;
     readonly configMap: string;
     readonly secret: string;
+    /** The migration Job's own Secret: the direct database URL, which the app's pods never get. */
+    readonly migrationSecret: string;
+    /** dockerconfigjson credentials for the private registry. */
+    readonly pullSecret: string;
 }
 
 export function appObjectNames(app: AppSettings): AppObjectNames {
-    return { namespace: app.name, configMap: `${app.name}-env`, secret: `${app.name}-secrets` };
+    return {
+        namespace: app.name,
+        configMap: `${app.name}-env`,
+        secret: `${app.name}-secrets`,
+        migrationSecret: `${app.name}-migration`,
+        pullSecret: "registry-credentials",
+    };
 }
 
-/** `image` and `checksum` may be outputs (a pushed build's digest, a digest of secrets). */
-export function deployment(app: AppSettings, image: pulumi.Input<string>, checksum: pulumi.Input<string>): Deployment {
+/** How the pods get their image. */
+export interface ImageSource {
+    /** May be an output (a pushed build's tag@digest). */
+    readonly image: pulumi.Input<string>;
+    /** The registry needs credentials: pods reference the namespace's pull Secret. */
+    readonly pullFromRegistry: boolean;
+}
+
+/** `checksum` may be an output (a digest of secrets). */
+export function deployment(app: AppSettings, source: ImageSource, checksum: pulumi.Input<string>): Deployment {
     const names = appObjectNames(app);
-    const base = podSpec(app, image, names);
+    const base = podSpec(app, source.image, names, source.pullFromRegistry);
     const [container] = base.containers as k8s.types.input.core.v1.Container[];
     const serving = !app.worker;
     const selector = selectorLabels(app);
@@ -131,6 +175,9 @@ export function deployment(app: AppSettings, image: pulumi.Input<string>, checks
             // With autoscaling the HPA owns the replica count.
             ...(app.autoscaling ? {} : { replicas: app.singleton ? 1 : app.replicas }),
             revisionHistoryLimit: 5,
+            // Kubernetes declares a rollout failed when no new pod became available in this
+            // time: never sooner than one pod's startup budget allows (the default is 600 s).
+            progressDeadlineSeconds: podReadySeconds(app) + gracePeriod(app),
             selector: { matchLabels: selector },
             // A singleton must never run twice, even during a rollout; others never drop below their count.
             strategy: app.singleton
@@ -155,12 +202,15 @@ export function deployment(app: AppSettings, image: pulumi.Input<string>, checks
                         ...container,
                         ...(serving ? {
                             ports: [{ name: "http", containerPort: app.port, protocol: "TCP" }],
-                            startupProbe: httpProbe(app, STARTUP_PERIOD, Math.ceil(app.startupTimeout / STARTUP_PERIOD)),
+                            // Startup and liveness ask only "is the process serving?": restarting pods
+                            // cannot fix a database outage, it only adds cold starts to it. Readiness
+                            // checks the dependencies and takes the pod out of the Service meanwhile.
+                            startupProbe: httpProbe(app, app.livenessPath, STARTUP_PERIOD, startupFailureThreshold(app)),
                             // Endpoints and Traefik drop the pod a moment after it starts terminating:
                             // keep serving until they have, then SIGTERM starts the app's drain.
                             lifecycle: { preStop: { sleep: { seconds: PRESTOP_SECONDS } } },
-                            readinessProbe: httpProbe(app, READINESS_PERIOD, 3),
-                            livenessProbe: httpProbe(app, LIVENESS_PERIOD, 3),
+                            readinessProbe: httpProbe(app, app.healthPath, READINESS_PERIOD, 3),
+                            livenessProbe: httpProbe(app, app.livenessPath, LIVENESS_PERIOD, 3),
                         } : {}),
                     }],
                 },
@@ -169,16 +219,29 @@ export function deployment(app: AppSettings, image: pulumi.Input<string>, checks
     };
 }
 
+export const MIGRATION_URL_KEY = "DATABASE_URL";
+
+/**
+ * libpq's PGOPTIONS (also read by node-postgres and pgx) for the migration: a
+ * statement that waits longer than migrationLockTimeout for a lock fails, and
+ * the Job with it, so an ALTER TABLE queued behind a long reader (the nightly
+ * pg_dump) does not block every query of the app queued behind it in turn.
+ * The next `pulumi up` runs the migration again. The app's own PGOPTIONS come first.
+ */
+export function migrationPgOptions(app: AppSettings): string {
+    return [app.env.PGOPTIONS, `-c lock_timeout=${app.migrationLockTimeout}s`].filter(Boolean).join(" ");
+}
+
 /**
  * The migration Job: same image and config, but DATABASE_URL is the direct
- * database URL (advisory locks need a session; PgBouncer's transaction pooling
- * does not keep one). Runs to completion before the Deployment changes.
- * `name` comes from migrationJobName.
+ * database URL from its own Secret (advisory locks need a session; PgBouncer's
+ * transaction pooling does not keep one). Runs to completion before the
+ * Deployment changes. `name` comes from migrationJobName.
  */
-export function migrationJob(app: AppSettings, image: pulumi.Input<string>, name: pulumi.Input<string>): k8s.types.input.batch.v1.Job {
+export function migrationJob(app: AppSettings, source: ImageSource, name: pulumi.Input<string>): k8s.types.input.batch.v1.Job {
     if (!app.migrationCommand) throw new Error(`${app.name} has no migrationCommand`);
     const names = appObjectNames(app);
-    const pod = podSpec(app, image, names);
+    const pod = podSpec(app, source.image, names, source.pullFromRegistry);
     const [container] = pod.containers as k8s.types.input.core.v1.Container[];
     return {
         metadata: {
@@ -200,7 +263,10 @@ export function migrationJob(app: AppSettings, image: pulumi.Input<string>, name
                         ...container,
                         command: [...app.migrationCommand],
                         args: undefined,
-                        env: [{ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: names.secret, key: "DATABASE_DIRECT_URL" } } }],
+                        env: [
+                            { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: names.migrationSecret, key: MIGRATION_URL_KEY } } },
+                            { name: "PGOPTIONS", value: migrationPgOptions(app) },
+                        ],
                     }],
                 },
             },
@@ -225,13 +291,25 @@ export interface IngressOptions {
     readonly clusterIssuer?: string;
     /** Traefik middlewares to apply, as `<namespace>-<name>@kubernetescrd`. */
     readonly middlewares: readonly string[];
+    /** Traefik entry points to bind the app's routers to; absent: the controller's defaults. */
+    readonly entryPoints?: string;
+    /** The controller writes the Ingress status, so Pulumi may wait for it; otherwise the await is skipped. */
+    readonly awaitStatus: boolean;
 }
+
+/** pulumi-kubernetes: create or update without waiting for the object's readiness. */
+export const SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait";
 
 export function ingress(app: AppSettings, opts: IngressOptions): k8s.types.input.networking.v1.Ingress {
     if (!app.host) throw new Error(`${app.name} has no host`);
     const annotations: Record<string, string> = {};
     if (opts.clusterIssuer) annotations["cert-manager.io/cluster-issuer"] = opts.clusterIssuer;
     if (opts.middlewares.length > 0) annotations["traefik.ingress.kubernetes.io/router.middlewares"] = opts.middlewares.join(",");
+    if (opts.entryPoints) annotations["traefik.ingress.kubernetes.io/router.entrypoints"] = opts.entryPoints;
+    // pulumi-kubernetes waits for .status.loadBalancer.ingress (provider/pkg/await/ingress.go);
+    // with no controller writing it, every `up` would fail after 10 minutes. The app's
+    // readiness is awaited on its Deployment instead.
+    if (!opts.awaitStatus) annotations[SKIP_AWAIT_ANNOTATION] = "true";
     return {
         metadata: { name: app.name, namespace: app.name, labels: appLabels(app, "server"), annotations },
         spec: {
@@ -272,6 +350,13 @@ export interface ControllerPods {
     readonly podLabels: Readonly<Record<string, string>>;
 }
 
+function controllerPeer(controller: ControllerPods): k8s.types.input.networking.v1.NetworkPolicyPeer {
+    return {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": controller.namespace } },
+        podSelector: { matchLabels: { ...controller.podLabels } },
+    };
+}
+
 /** Only the ingress controller may reach the app's pods, and only on the app's port; workers accept nothing. */
 export function ingressPolicy(app: AppSettings, controller: ControllerPods): k8s.types.input.networking.v1.NetworkPolicy {
     return {
@@ -280,14 +365,47 @@ export function ingressPolicy(app: AppSettings, controller: ControllerPods): k8s
             podSelector: {},
             policyTypes: ["Ingress"],
             ingress: app.worker ? [] : [{
-                from: [{
-                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": controller.namespace } },
-                    podSelector: { matchLabels: { ...controller.podLabels } },
-                }],
+                from: [controllerPeer(controller)],
                 ports: [{ port: app.port, protocol: "TCP" }],
             }],
         },
     };
+}
+
+/**
+ * cert-manager's HTTP-01 solver: a pod it starts in the Certificate's (the
+ * app's) namespace while a certificate is issued or renewed, reached by the
+ * ingress controller through a temporary Ingress for
+ * /.well-known/acme-challenge/<token> (cert-manager v1.19.1,
+ * pkg/issuer/acme/http/pod.go: label acme.cert-manager.io/http01-solver=true,
+ * container port 8089).
+ */
+export const ACME_SOLVER = { labels: { "acme.cert-manager.io/http01-solver": "true" }, port: 8089 } as const;
+
+/** Admits the ingress controller to the ACME solver; without it no certificate is ever issued. */
+export function acmeSolverPolicy(app: AppSettings, controller: ControllerPods): k8s.types.input.networking.v1.NetworkPolicy {
+    return {
+        metadata: { name: "allow-acme-http01-solver", namespace: app.name, labels: appLabels(app, "server") },
+        spec: {
+            podSelector: { matchLabels: { ...ACME_SOLVER.labels } },
+            policyTypes: ["Ingress"],
+            ingress: [{
+                from: [controllerPeer(controller)],
+                ports: [{ port: ACME_SOLVER.port, protocol: "TCP" }],
+            }],
+        },
+    };
+}
+
+/** The registry host of a `registryServer` (`ghcr.io/acme` -> `ghcr.io`): what image references and credentials are keyed by. */
+export function registryHost(server: string): string {
+    return server.split("/")[0];
+}
+
+/** `.dockerconfigjson` of a kubernetes.io/dockerconfigjson Secret: the kubelet's credentials for one registry. */
+export function dockerConfigJson(server: string, username: string, password: string): string {
+    const auth = Buffer.from(`${username}:${password}`).toString("base64");
+    return JSON.stringify({ auths: { [registryHost(server)]: { username, password, auth } } });
 }
 
 /** Pods may reach anything but the cloud metadata service (which would hand out the node's identity). */
@@ -297,7 +415,13 @@ export function denyMetadataPolicy(namespace: string, labels: Record<string, str
         spec: {
             podSelector: {},
             policyTypes: ["Egress"],
-            egress: [{ to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_ADDRESS] } }, { ipBlock: { cidr: "::/0" } }] }],
+            egress: [
+                // Pods of the cluster (DNS, the database) by selector: whether an ipBlock matches
+                // pod addresses depends on the network plugin (Kubernetes docs: ipBlock is meant
+                // for cluster-external IPs), so the rule below alone might cut them off.
+                { to: [{ namespaceSelector: {} }] },
+                { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_ADDRESS] } }, { ipBlock: { cidr: "::/0" } }] },
+            ],
         },
     };
 }

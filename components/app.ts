@@ -8,8 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AppSettings, RegistrySettings } from "./app-config";
 import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
 import {
-    appLabels, appObjectNames, configChecksum, configMapData, denyMetadataPolicy, deployment, horizontalPodAutoscaler, ingress,
-    ControllerPods, ingressPolicy, IngressOptions, JOB_TIMEOUTS, migrationJob, migrationJobName, podDisruptionBudget, service,
+    acmeSolverPolicy, appLabels, appObjectNames, configChecksum, configMapData, ControllerPods, denyMetadataPolicy, deployment,
+    dockerConfigJson, horizontalPodAutoscaler, ImageSource, ingress, ingressPolicy, IngressOptions, JOB_TIMEOUTS, MIGRATION_URL_KEY,
+    migrationJob, migrationJobName, podDisruptionBudget, registryHost, rolloutTimeouts, service,
 } from "./app-render";
 
 export interface AppArgs {
@@ -64,9 +65,11 @@ export class App extends pulumi.ComponentResource {
             metadata: { name: names.configMap, namespace: names.namespace, labels: appLabels(app, "server") },
             data: env,
         }, inNs);
+        // The direct URL bypasses the pooler and the connection budget: only the migration Job gets it.
+        const { DATABASE_DIRECT_URL: userDirectUrl, ...appSecrets } = app.secrets;
         const secretValues = pulumi.secret(pulumi.output({
-            ...app.secrets,
-            ...(args.database ? { DATABASE_URL: args.database.url, DATABASE_DIRECT_URL: args.database.directUrl } : {}),
+            ...appSecrets,
+            ...(args.database ? { DATABASE_URL: args.database.url } : {}),
         }));
         const secret = new k8s.core.v1.Secret(`${name}-secrets`, {
             metadata: { name: names.secret, namespace: names.namespace, labels: appLabels(app, "server") },
@@ -80,17 +83,43 @@ export class App extends pulumi.ComponentResource {
         new k8s.networking.v1.NetworkPolicy(`${name}-allow-ingress-controller`, ingressPolicy(app, args.controller), inNs);
         new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, denyMetadataPolicy(names.namespace, appLabels(app, "server")), inNs);
 
-        const rolloutDependsOn: pulumi.Resource[] = [configMap, secret];
+        const podDependsOn: pulumi.Resource[] = [ns, configMap, secret];
+        if (args.registry) {
+            const registry = args.registry;
+            podDependsOn.push(new k8s.core.v1.Secret(`${name}-registry-credentials`, {
+                metadata: { name: names.pullSecret, namespace: names.namespace, labels: appLabels(app, "server") },
+                type: "kubernetes.io/dockerconfigjson",
+                stringData: {
+                    ".dockerconfigjson": pulumi.secret(pulumi.output(registry.password).apply((password) =>
+                        dockerConfigJson(registry.server, registry.username, password))),
+                },
+            }, inNs));
+        }
+        const source: ImageSource = { image: this.image, pullFromRegistry: args.registry !== undefined };
+
+        const rolloutDependsOn: pulumi.Resource[] = [...podDependsOn];
         if (app.migrationCommand) {
-            const job = migrationJob(app, this.image, this.image.apply((image) => migrationJobName(app, image)));
-            const migration = new k8s.batch.v1.Job(`${name}-migrate`, job, { ...inNs, dependsOn: [ns, configMap, secret], customTimeouts: JOB_TIMEOUTS });
+            const directUrl = args.database?.directUrl ?? userDirectUrl;
+            if (directUrl === undefined) throw new Error(`${app.name}: migrationCommand needs a direct database URL`);
+            const migrationSecret = new k8s.core.v1.Secret(`${name}-migration-secrets`, {
+                metadata: { name: names.migrationSecret, namespace: names.namespace, labels: appLabels(app, "migration") },
+                type: "Opaque",
+                stringData: { [MIGRATION_URL_KEY]: pulumi.secret(directUrl) },
+            }, { ...inNs, dependsOn: [ns, ...(args.database?.ready ?? [])] });
+            const job = migrationJob(app, source, this.image.apply((image) => migrationJobName(app, image)));
+            const migration = new k8s.batch.v1.Job(`${name}-migrate`, job, {
+                ...inNs,
+                dependsOn: [...podDependsOn, migrationSecret],
+                customTimeouts: JOB_TIMEOUTS,
+            });
             // The Deployment changes only after the migration succeeded; a failed one leaves the old pods serving.
             rolloutDependsOn.push(migration);
         }
 
-        const workload = new k8s.apps.v1.Deployment(`${name}-deployment`, deployment(app, this.image, checksum), {
+        const workload = new k8s.apps.v1.Deployment(`${name}-deployment`, deployment(app, source, checksum), {
             ...inNs,
-            dependsOn: [ns, ...rolloutDependsOn],
+            dependsOn: rolloutDependsOn,
+            customTimeouts: rolloutTimeouts(app),
         });
 
         const pdb = podDisruptionBudget(app);
@@ -100,6 +129,9 @@ export class App extends pulumi.ComponentResource {
 
         if (!app.worker) {
             const svc = new k8s.core.v1.Service(`${name}-svc`, service(app), inNs);
+            if (app.host && args.ingress.clusterIssuer) {
+                new k8s.networking.v1.NetworkPolicy(`${name}-allow-acme-solver`, acmeSolverPolicy(app, args.controller), inNs);
+            }
             if (app.host) {
                 new k8s.networking.v1.Ingress(`${name}-ingress`, ingress(app, args.ingress), {
                     ...inNs,
@@ -126,7 +158,7 @@ export class App extends pulumi.ComponentResource {
             push: true,
             tags: [`${registry.server}/${app.name}:${args.stack}`],
             registries: [{
-                address: registry.server.split("/")[0],
+                address: registryHost(registry.server),
                 username: registry.username,
                 password: pulumi.secret(registry.password),
             }],

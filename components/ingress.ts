@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import type { IngressSettings } from "./app-config";
 import type { ControllerPods, IngressOptions } from "./app-render";
+import { CrdsEstablished } from "./crds-established";
 import { VERSIONS } from "./versions";
 
 export const SECURITY_HEADERS = { namespace: "kube-system", name: "security-headers" };
@@ -19,24 +20,38 @@ export interface TraefikOptions {
     readonly redirectToHttps: boolean;
     /** Load balancer addresses that speak PROXY protocol; absent without a load balancer. */
     readonly proxyProtocolFrom?: readonly string[];
+    /**
+     * The address clients reach Traefik at (the load balancer's IPv4), published
+     * as every Ingress's status. Absent: Traefik writes no status (see ingressAwait).
+     */
+    readonly publishedIp?: string;
 }
 
 /**
- * Values for k3s's bundled Traefik chart. A DaemonSet on every node binding the
- * node's ports 80/443 (hostPort) like the seed's hostNetwork setup, but the pods
- * stay on the pod network: NetworkPolicies can then name Traefik as the only
- * client of the apps, and Traefik needs no root. No LoadBalancer Service: the
- * Hetzner CCM would otherwise buy a load balancer for it.
+ * Priority of the HTTP->HTTPS redirect router: the lowest, so that any router
+ * bound to the web entry point wins over it. Only cert-manager's HTTP-01
+ * solver Ingresses are (apps are bound to websecure, APP_ENTRY_POINTS): Let's
+ * Encrypt then reaches the solver on port 80 directly. Traefik's default is
+ * MaxInt-1, which no Ingress can beat (traefik v3.6 pkg/provider/traefik/internal.go
+ * `redirection`; pkg/server/router/router.go `maxUserPriority`).
+ */
+export const REDIRECT_PRIORITY = 1;
+
+/** The entry points app Ingresses are bound to: HTTPS only when the redirect serves port 80. */
+export function appEntryPoints(redirectToHttps: boolean): string {
+    return redirectToHttps ? "websecure" : "web";
+}
+
+/**
+ * Values for k3s's bundled Traefik chart (traefik-helm-chart v39.0.5, bundled
+ * by k3s v1.34.6+k3s1). A DaemonSet on every node binding the node's ports
+ * 80/443 (hostPort) like the seed's hostNetwork setup, but the pods stay on
+ * the pod network: NetworkPolicies can then name Traefik as the only client
+ * of the apps, and Traefik needs no root. No LoadBalancer Service: the Hetzner
+ * CCM would otherwise buy a load balancer for it.
  */
 export function traefikValues(opts: TraefikOptions): Record<string, unknown> {
     const args: string[] = [];
-    if (opts.redirectToHttps) {
-        args.push(
-            "--entryPoints.web.http.redirections.entryPoint.to=websecure",
-            "--entryPoints.web.http.redirections.entryPoint.scheme=https",
-            "--entryPoints.web.http.redirections.entryPoint.permanent=true",
-        );
-    }
     if (opts.proxyProtocolFrom && opts.proxyProtocolFrom.length > 0) {
         // Client addresses arrive in the PROXY header; only the load balancer may send one.
         const trusted = opts.proxyProtocolFrom.join(",");
@@ -44,15 +59,30 @@ export function traefikValues(opts: TraefikOptions): Record<string, unknown> {
             args.push(`--entryPoints.${ep}.proxyProtocol.trustedIPs=${trusted}`, `--entryPoints.${ep}.forwardedHeaders.trustedIPs=${trusted}`);
         }
     }
+    if (opts.publishedIp !== undefined) {
+        // Traefik copies a published Service's status in preference to the
+        // address (traefik pkg/provider/kubernetes/ingress/kubernetes.go
+        // `updateIngressStatus`); ours is ClusterIP and has none, so turn that
+        // off (k3s turns it on) and publish the load balancer's address.
+        args.push(`--providers.kubernetesingress.ingressendpoint.ip=${opts.publishedIp}`);
+    }
     return {
         deployment: { kind: "DaemonSet" },
         // A hostPort cannot be held by two pods on one node: replace in place, one node at a time.
         updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
         ports: {
-            web: { hostPort: 80 },
+            web: {
+                hostPort: 80,
+                // The chart renders `to` as the target's exposedPort (:443), not its container
+                // port (8443) (traefik-helm-chart v39.0.5 templates/_podtemplate.tpl).
+                ...(opts.redirectToHttps
+                    ? { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true, priority: REDIRECT_PRIORITY } } } }
+                    : {}),
+            },
             websecure: { hostPort: 443 },
         },
         service: { type: "ClusterIP" },
+        providers: { kubernetesIngress: { publishedService: { enabled: opts.publishedIp === undefined } } },
         additionalArguments: args,
         logs: { access: { enabled: true, format: "json" } },
         resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "256Mi" } },
@@ -73,13 +103,23 @@ export function securityHeaders(hsts: boolean): Record<string, unknown> {
     };
 }
 
+export interface BundledTraefikArgs {
+    readonly proxyProtocolFrom?: readonly string[];
+    /** The load balancer's IPv4, published as Ingress status; absent without a load balancer. */
+    readonly publishedIp?: pulumi.Output<string>;
+    /** kubectl image for the in-cluster wait on Traefik's CRDs. */
+    readonly kubectlImage: string;
+}
+
 export interface PlatformIngressArgs {
     readonly settings: IngressSettings;
-    /** hetzner: tune the bundled Traefik; existing: use the cluster's ingress controller as it is. */
-    readonly bundledTraefik: boolean;
-    readonly proxyProtocolFrom?: readonly string[];
+    /** hetzner: tune k3s's bundled Traefik; absent (existing mode): use the cluster's ingress controller as it is. */
+    readonly bundledTraefik?: BundledTraefikArgs;
     readonly provider: k8s.Provider;
 }
+
+/** Traefik's CRD of the security-headers Middleware, installed by k3s's traefik-crd HelmChart. */
+export const TRAEFIK_MIDDLEWARE_CRD = "middlewares.traefik.io";
 
 export class PlatformIngress extends pulumi.ComponentResource {
     /** How apps build their Ingress objects. */
@@ -95,21 +135,33 @@ export class PlatformIngress extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider };
         const tls = s.tls !== "off";
         const middlewares: string[] = [];
+        /** What cert-manager waits for: a cluster that schedules pods. */
+        const clusterReady: pulumi.Resource[] = [];
+        const traefik = args.bundledTraefik;
 
-        if (args.bundledTraefik) {
+        if (traefik) {
+            const values = pulumi.output(traefik.publishedIp).apply((publishedIp) =>
+                stringify(traefikValues({ redirectToHttps: tls, proxyProtocolFrom: traefik.proxyProtocolFrom, publishedIp })));
             new k8s.apiextensions.CustomResource(`${name}-traefik-config`, {
                 apiVersion: "helm.cattle.io/v1",
                 kind: "HelmChartConfig",
                 metadata: { name: "traefik", namespace: "kube-system" },
-                spec: { valuesContent: stringify(traefikValues({ redirectToHttps: tls, proxyProtocolFrom: args.proxyProtocolFrom })) },
+                spec: { valuesContent: values },
             }, child);
-            // Traefik's CRDs ship with k3s, so the middleware can be created right away.
+            // k3s installs Traefik's CRDs with a HelmChart whose Job waits for an initialised
+            // node (helm-controller gives non-bootstrap Jobs no tolerations): wait for them.
+            const crds = new CrdsEstablished(`${name}-traefik-crds`, {
+                crds: [TRAEFIK_MIDDLEWARE_CRD],
+                kubectlImage: traefik.kubectlImage,
+                provider: args.provider,
+            }, { parent: this });
+            clusterReady.push(crds);
             const headers = new k8s.apiextensions.CustomResource(`${name}-security-headers`, {
                 apiVersion: "traefik.io/v1alpha1",
                 kind: "Middleware",
                 metadata: { name: SECURITY_HEADERS.name, namespace: SECURITY_HEADERS.namespace },
                 spec: securityHeaders(tls),
-            }, child);
+            }, { ...child, dependsOn: [crds] });
             middlewares.push(`${SECURITY_HEADERS.namespace}-${SECURITY_HEADERS.name}@kubernetescrd`);
             this.ready.push(headers);
         }
@@ -119,7 +171,8 @@ export class PlatformIngress extends pulumi.ComponentResource {
             clusterIssuer = s.tls;
             const dependsOn: pulumi.Resource[] = [];
             if (s.certManager === "install") {
-                // A Helm release Pulumi waits on: the ClusterIssuer needs cert-manager's CRDs to exist.
+                // Helm waits for the release's pods and its CRDs (Established) before Pulumi
+                // creates the ClusterIssuer; its pods need a node the cloud controller initialised.
                 dependsOn.push(new k8s.helm.v3.Release(`${name}-cert-manager`, {
                     name: "cert-manager",
                     chart: "cert-manager",
@@ -128,25 +181,44 @@ export class PlatformIngress extends pulumi.ComponentResource {
                     namespace: "cert-manager",
                     createNamespace: true,
                     values: { crds: { enabled: true } },
-                }, child));
+                    timeout: CERT_MANAGER_TIMEOUT_SECONDS,
+                }, { ...child, dependsOn: clusterReady }));
             }
             this.ready.push(new k8s.apiextensions.CustomResource(`${name}-issuer`, {
                 apiVersion: "cert-manager.io/v1",
                 kind: "ClusterIssuer",
                 metadata: { name: clusterIssuer },
-                spec: {
-                    acme: {
-                        server: ACME_SERVERS[s.tls],
-                        email: s.acmeEmail,
-                        privateKeySecretRef: { name: `${clusterIssuer}-account-key` },
-                        solvers: [{ http01: { ingress: { ingressClassName: s.ingressClass } } }],
-                    },
-                },
+                spec: { acme: acmeIssuer(s.tls, s.acmeEmail, s.ingressClass) },
             }, { ...child, dependsOn }));
         }
 
-        this.options = { ingressClass: s.ingressClass, clusterIssuer, middlewares };
+        this.options = {
+            ingressClass: s.ingressClass,
+            clusterIssuer,
+            middlewares,
+            entryPoints: traefik ? appEntryPoints(tls) : undefined,
+            // Only a status someone writes can be awaited (pulumi-kubernetes waits for
+            // .status.loadBalancer.ingress): our Traefik writes it when it has the LB's address.
+            awaitStatus: traefik?.publishedIp !== undefined,
+        };
         this.controller = { namespace: s.controllerNamespace, podLabels: s.controllerPodLabels };
         this.registerOutputs({ ingressClass: s.ingressClass, clusterIssuer });
     }
+}
+
+/** Seconds Helm waits for cert-manager (Pulumi's default is 300): a fresh cluster pulls its images first. */
+export const CERT_MANAGER_TIMEOUT_SECONDS = 900;
+
+/**
+ * The ClusterIssuer's ACME spec. The HTTP-01 solver Service is ClusterIP:
+ * Traefik reaches the solver pod on the pod network, and cert-manager's
+ * default (NodePort) would open a port on every node.
+ */
+export function acmeIssuer(tls: Exclude<IngressSettings["tls"], "off">, email: string | undefined, ingressClass: string): Record<string, unknown> {
+    return {
+        server: ACME_SERVERS[tls],
+        email,
+        privateKeySecretRef: { name: `${tls}-account-key` },
+        solvers: [{ http01: { ingress: { ingressClassName: ingressClass, serviceType: "ClusterIP" } } }],
+    };
 }

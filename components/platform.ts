@@ -10,6 +10,7 @@ import { AppDatabase, Database } from "./database";
 import { ExistingCluster } from "./existing-cluster";
 import { PlatformIngress } from "./ingress";
 import { K3sCluster } from "./k3s-cluster";
+import { kubectlImage } from "./versions";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -22,7 +23,7 @@ export interface Platform {
     /** Admin kubeconfig (secret); only when this program created the cluster. */
     readonly kubeconfig?: pulumi.Output<string>;
     readonly cluster?: K3sCluster;
-    /** What in-cluster workloads wait for: the cloud controller, CSI driver and StorageClass. */
+    /** The cloud controller, CSI driver and StorageClass (`ready`: what in-cluster workloads wait for). */
     readonly addons?: ClusterAddons;
     readonly apps: App[];
 }
@@ -31,10 +32,13 @@ export function createPlatform(config: PlatformConfig): Platform {
     const base = createCluster(config);
     const ingress = new PlatformIngress(`${config.cluster.name}-ingress`, {
         settings: config.ingress,
-        bundledTraefik: config.mode === "hetzner",
-        proxyProtocolFrom: base.cluster?.loadBalancerPrivateIp ? [`${base.cluster.loadBalancerPrivateIp}/32`] : undefined,
+        bundledTraefik: config.mode === "hetzner" && base.cluster ? {
+            proxyProtocolFrom: base.cluster.loadBalancerPrivateIp ? [`${base.cluster.loadBalancerPrivateIp}/32`] : undefined,
+            publishedIp: base.cluster.network.loadBalancerIpv4,
+            kubectlImage: kubectlImage(config.cluster.k3sVersion),
+        } : undefined,
         provider: base.k8sProvider,
-    });
+    }, { dependsOn: base.addons?.ready ?? [] });
     const databases = createDatabase(config, base);
     const apps = config.apps.map((app) => new App(app.name, {
         app,
@@ -64,7 +68,7 @@ function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">): R
         apps: users.map((a) => ({ name: a.name, passwordVersion: a.databasePasswordVersion })),
         storageClass: base.retainStorageClass,
         provider: base.k8sProvider,
-    }, { dependsOn: base.addons ? [base.addons] : [] });
+    }, { dependsOn: base.addons?.ready ?? [] });
     return database.connections;
 }
 

@@ -5,10 +5,9 @@ import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { APP_DEFAULTS, AppSettings, isPinnedImage } from "../components/app-config";
 import {
-    configChecksum, denyMetadataPolicy, deployment, ingress, ingressPolicy, migrationJob, migrationJobName, podDisruptionBudget, probeTimeout,
+    configChecksum, deployment, ingress, ingressPolicy, migrationJob, migrationJobName, migrationPgOptions, podDisruptionBudget, probeTimeout,
 } from "../components/app-render";
 import { ConfigError, parseConfig } from "../components/config";
-import { traefikValues } from "../components/ingress";
 import { isSecretValue } from "../tools/mock-runtime";
 import { Render } from "../tools/render";
 import { one, ofType, plain, render, secretInput } from "./support/stack";
@@ -20,26 +19,29 @@ type PodTemplate = { metadata: { annotations: Record<string, string> }; spec: { 
 const api: AppSettings = {
     name: "api", image: "ghcr.io/acme/api:1.2.3", port: 8080, replicas: 3, cpu: "500m", memory: "256Mi",
     env: { DB_MAX_CONNECTIONS: "25" }, secrets: { DATABASE_URL: "postgresql://x", DATABASE_DIRECT_URL: "postgresql://y" },
-    healthPath: "/health", host: "api.example.com", migrationCommand: ["node", "dist/migrate.js"],
+    healthPath: "/health", livenessPath: "/livez", host: "api.example.com", migrationCommand: ["node", "dist/migrate.js"], migrationLockTimeout: 5,
     shutdownTimeout: 30, healthTimeout: 3, startupTimeout: 240, singleton: false, worker: false,
     database: false, databasePasswordVersion: 1,
 };
 
 function pod(app: AppSettings): PodTemplate {
-    return (deployment(app, "img:1", "sum").spec as unknown as { template: PodTemplate }).template;
+    return (deployment(app, { image: "img:1", pullFromRegistry: false }, "sum").spec as unknown as { template: PodTemplate }).template;
 }
 
 describe("app builders", () => {
-    it("probes the health path with startup, readiness (5 s) and liveness (10 s) probes, timeouts above the app's own", () => {
+    it("readiness probes the health path (5 s); startup and liveness probe the liveness path (10 s); timeouts above the app's own", () => {
         for (const healthTimeout of [1, 3, 4, 10]) {
             const [c] = pod({ ...api, healthTimeout }).spec.containers;
+            assert.ok(c.startupProbe && c.readinessProbe && c.livenessProbe);
+            assert.equal(c.readinessProbe.httpGet.path, "/health");
+            // A database outage fails /health; it must take pods out of the Service, not restart them.
+            assert.equal(c.startupProbe.httpGet.path, "/livez");
+            assert.equal(c.livenessProbe.httpGet.path, "/livez");
             for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
-                assert.ok(probe);
-                assert.equal(probe.httpGet.path, "/health");
                 assert.ok(probe.timeoutSeconds > healthTimeout, `timeout ${probe.timeoutSeconds} vs health ${healthTimeout}`);
             }
-            assert.equal(c.readinessProbe?.periodSeconds, 5);
-            assert.equal(c.livenessProbe?.periodSeconds, 10);
+            assert.equal(c.readinessProbe.periodSeconds, 5);
+            assert.equal(c.livenessProbe.periodSeconds, 10);
         }
         assert.equal(probeTimeout(api), 5);
     });
@@ -61,7 +63,7 @@ describe("app builders", () => {
     });
 
     it("rolls out without ever dropping below the replica count, spread over nodes", () => {
-        const spec = deployment(api, "img:1", "sum").spec as unknown as { replicas: number; strategy: { type: string; rollingUpdate: { maxUnavailable: number } } };
+        const spec = deployment(api, { image: "img:1", pullFromRegistry: false }, "sum").spec as unknown as { replicas: number; strategy: { type: string; rollingUpdate: { maxUnavailable: number } } };
         assert.equal(spec.replicas, 3);
         assert.deepEqual(spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
         assert.equal(pod(api).spec.topologySpreadConstraints?.length, 1);
@@ -87,7 +89,7 @@ describe("app builders", () => {
 
     it("a singleton runs one pod, is recreated rather than rolled, and gets no disruption budget", () => {
         const single = { ...api, singleton: true, replicas: 1 };
-        const spec = deployment(single, "img:1", "sum").spec as unknown as { replicas: number; strategy: { type: string } };
+        const spec = deployment(single, { image: "img:1", pullFromRegistry: false }, "sum").spec as unknown as { replicas: number; strategy: { type: string } };
         assert.equal(spec.replicas, 1);
         assert.equal(spec.strategy.type, "Recreate");
         assert.equal(podDisruptionBudget(single), undefined);
@@ -115,11 +117,15 @@ describe("app builders", () => {
         assert.notEqual(configChecksum({ A: "1" }, { S: "x" }), base);
     });
 
-    it("the migration Job uses the direct database URL and is named per image and command", () => {
-        const job = migrationJob(api, "img:2", migrationJobName(api, "img:2"));
+    it("the migration Job alone gets the direct database URL, from its own Secret, with a lock timeout, and is named per image and command", () => {
+        const job = migrationJob(api, { image: "img:2", pullFromRegistry: false }, migrationJobName(api, "img:2"));
         const [c] = (job.spec as unknown as { template: PodTemplate }).template.spec.containers as (Container & { command: string[] })[];
         assert.deepEqual(c.command, ["node", "dist/migrate.js"]);
-        assert.deepEqual(c.env, [{ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "api-secrets", key: "DATABASE_DIRECT_URL" } } }]);
+        assert.deepEqual(c.env, [
+            { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "api-migration", key: "DATABASE_URL" } } },
+            { name: "PGOPTIONS", value: "-c lock_timeout=5s" },
+        ]);
+        assert.equal(migrationPgOptions({ ...api, env: { PGOPTIONS: "-c statement_timeout=0" }, migrationLockTimeout: 12 }), "-c statement_timeout=0 -c lock_timeout=12s");
         assert.equal(migrationJobName(api, "img:2"), migrationJobName(api, "img:2"));
         assert.notEqual(migrationJobName(api, "img:3"), migrationJobName(api, "img:2"));
         assert.notEqual(migrationJobName({ ...api, migrationCommand: ["other"] }, "img:2"), migrationJobName(api, "img:2"));
@@ -129,15 +135,15 @@ describe("app builders", () => {
     });
 
     it("the Ingress has TLS from the cluster issuer, or none when a CDN terminates TLS", () => {
-        const withTls = ingress(api, { ingressClass: "traefik", clusterIssuer: "letsencrypt", middlewares: ["kube-system-security-headers@kubernetescrd"] });
+        const withTls = ingress(api, { ingressClass: "traefik", clusterIssuer: "letsencrypt", middlewares: ["kube-system-security-headers@kubernetescrd"], awaitStatus: true });
         assert.deepEqual((withTls.spec as { tls: unknown }).tls, [{ hosts: ["api.example.com"], secretName: "api-tls" }]);
         assert.equal((withTls.metadata as { annotations: Record<string, string> }).annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
-        const noTls = ingress(api, { ingressClass: "nginx", middlewares: [] });
+        const noTls = ingress(api, { ingressClass: "nginx", middlewares: [], awaitStatus: true });
         assert.equal((noTls.spec as { tls?: unknown }).tls, undefined);
         assert.deepEqual((noTls.metadata as { annotations: Record<string, string> }).annotations, {});
     });
 
-    it("network policies admit only the ingress controller on the app's port and keep pods off the metadata service", () => {
+    it("the ingress policy admits only the ingress controller, on the app's port (flows: test/network-policy.test.ts)", () => {
         const ing = ingressPolicy(api, { namespace: "kube-system", podLabels: { "app.kubernetes.io/name": "traefik" } });
         assert.deepEqual(ing.spec, {
             podSelector: {},
@@ -147,32 +153,11 @@ describe("app builders", () => {
                 ports: [{ port: 8080, protocol: "TCP" }],
             }],
         });
-        const egress = denyMetadataPolicy("api", {}).spec as { egress: { to: { ipBlock: { cidr: string; except?: string[] } }[] }[] };
-        assert.deepEqual(egress.egress[0].to[0].ipBlock, { cidr: "0.0.0.0/0", except: ["169.254.169.254/32"] });
     });
 
     it("accepts only pinned image references", () => {
         for (const ok of ["ghcr.io/acme/api:1.2.3", "api:dev", "registry:5000/team/api:v2", `api@sha256:${"a".repeat(64)}`]) assert.ok(isPinnedImage(ok), ok);
         for (const bad of ["ghcr.io/acme/api", "api:latest", "registry:5000/team/api", "api:"]) assert.ok(!isPinnedImage(bad), bad);
-    });
-});
-
-describe("traefikValues", () => {
-    it("runs Traefik on every node on ports 80/443 without buying a cloud load balancer", () => {
-        const v = traefikValues({ redirectToHttps: true }) as { deployment: { kind: string }; ports: Record<string, { hostPort: number }>; service: { type: string }; additionalArguments: string[] };
-        assert.equal(v.deployment.kind, "DaemonSet");
-        assert.equal(v.ports.web.hostPort, 80);
-        assert.equal(v.ports.websecure.hostPort, 443);
-        assert.equal(v.service.type, "ClusterIP");
-        assert.ok(v.additionalArguments.includes("--entryPoints.web.http.redirections.entryPoint.to=websecure"));
-        assert.ok(!v.additionalArguments.some((a) => a.includes("proxyProtocol")));
-    });
-
-    it("trusts PROXY protocol only from the load balancer, and does not redirect when TLS is off", () => {
-        const v = traefikValues({ redirectToHttps: false, proxyProtocolFrom: ["10.0.1.5/32"] }) as { additionalArguments: string[] };
-        assert.ok(v.additionalArguments.includes("--entryPoints.websecure.proxyProtocol.trustedIPs=10.0.1.5/32"));
-        assert.ok(v.additionalArguments.includes("--entryPoints.web.forwardedHeaders.trustedIPs=10.0.1.5/32"));
-        assert.ok(!v.additionalArguments.some((a) => a.includes("redirections")));
     });
 });
 
@@ -274,7 +259,11 @@ describe("prod stack apps", () => {
     it("passes DATABASE_URL only through the Secret, never in a ConfigMap or a literal env value", () => {
         const secret = one(prod, "kubernetes:core/v1:Secret", "api-secrets");
         const secrets = secretInput(secret.inputs.stringData) as Record<string, string>;
-        assert.deepEqual(Object.keys(secrets).sort(), ["DATABASE_DIRECT_URL", "DATABASE_URL"]);
+        // The app's pods get the pooled URL only: the direct one would bypass the connection budget.
+        assert.deepEqual(Object.keys(secrets).sort(), ["DATABASE_URL"]);
+        const migration = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-migration-secrets").inputs.stringData) as Record<string, string>;
+        assert.match(migration.DATABASE_URL, /@postgres\.database\.svc\.cluster\.local:5432\/api/);
+        assert.notEqual(migration.DATABASE_URL, secrets.DATABASE_URL);
         for (const cm of ofType(prod, "kubernetes:core/v1:ConfigMap")) {
             const text = JSON.stringify(cm.inputs);
             for (const value of Object.values(secrets)) assert.ok(!text.includes(value), `${cm.name} holds a secret`);
@@ -296,7 +285,7 @@ describe("prod stack apps", () => {
         assert.equal(inApi("kubernetes:batch/v1:Job").length, 1);
         assert.equal(inApi("kubernetes:policy/v1:PodDisruptionBudget").length, 1);
         assert.deepEqual(inApi("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((n) => (n.inputs.metadata as { name: string }).name).sort(),
-            ["allow-ingress-controller", "deny-cloud-metadata"]);
+            ["allow-acme-http01-solver", "allow-ingress-controller", "deny-cloud-metadata"]);
         assert.equal((prod.run.outputs.apps as Record<string, { url: string; namespace: string }>).api.url, "https://api.example.com");
     });
 });

@@ -62,10 +62,12 @@ describe("prod database tier", () => {
         assert.match(userlist, /^"app_api" "[0-9a-f]{32}"$/m);
     });
 
-    it("injects DATABASE_URL through PgBouncer in seed 001's format and DATABASE_DIRECT_URL to PostgreSQL, as secrets", () => {
+    it("injects DATABASE_URL through PgBouncer in seed 001's format, and the migration's URL straight to PostgreSQL, as secrets", () => {
         const secrets = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-secrets").inputs.stringData) as Record<string, string>;
         assert.match(secrets.DATABASE_URL, /^postgresql:\/\/app_api:[0-9a-f]{32}@pgbouncer\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
-        assert.match(secrets.DATABASE_DIRECT_URL, /^postgresql:\/\/app_api:[0-9a-f]{32}@postgres\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
+        assert.equal(secrets.DATABASE_DIRECT_URL, undefined, "the app's pods never get the direct URL");
+        const migration = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-migration-secrets").inputs.stringData) as Record<string, string>;
+        assert.match(migration.DATABASE_URL, /^postgresql:\/\/app_api:[0-9a-f]{32}@postgres\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
         for (const r of ofType(prod, "random:index/randomBytes:RandomBytes")) assert.equal(r.inputs.length, 16, "16 bytes = 32 hex characters");
         const ns = one(prod, "kubernetes:core/v1:Namespace", "api-ns");
         assert.equal((ns.inputs.metadata as { labels: Record<string, string> }).labels["platform.io/database-client"], "true");
@@ -149,7 +151,7 @@ describe("external database", () => {
         assert.equal(ofType(r, "kubernetes:apps/v1:StatefulSet").length, 0);
         const secret = one(r, "kubernetes:core/v1:Secret", "api-secrets");
         assert.ok(isSecretValue(secret.inputs.stringData));
-        assert.deepEqual(plain(secret.inputs.stringData), { DATABASE_URL: url, DATABASE_DIRECT_URL: url });
+        assert.deepEqual(plain(secret.inputs.stringData), { DATABASE_URL: url });
         for (const text of r.files.values()) assert.ok(!text.includes("neon:pw"), "the URL never reaches the render output");
     });
 });

@@ -9,11 +9,14 @@ import * as path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import type { AddressInfo } from "node:net";
 import { Client, Pool } from "pg";
+import type { AppSettings } from "../components/app-config";
+import { deployment, migrationJob } from "../components/app-render";
+import { parseConfig } from "../components/config";
 import { createApp } from "../examples/api/src/app";
 import { loadApiConfig, parseDuration } from "../examples/api/src/config";
 import { createLogger } from "../examples/api/src/log";
 import { MIGRATION_LOCK_KEY, MIGRATIONS } from "../examples/api/src/migrations";
-import { postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
+import { findPgBin, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
 
 const REPO = path.resolve(__dirname, "..");
 const TEST_TIMEOUT = 60_000;
@@ -44,7 +47,7 @@ interface ExampleProcess {
 }
 
 // Variables the example reads: the test sets them explicitly, never inherits them.
-const EXAMPLE_VARIABLES = ["DATABASE_URL", "DATABASE_DIRECT_URL", "PORT", "HEALTH_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_MAX_CONNECTIONS", "DB_POOL_TIMEOUT", "LOG_LEVEL"];
+const EXAMPLE_VARIABLES = ["DATABASE_URL", "DATABASE_DIRECT_URL", "PGOPTIONS", "PORT", "HEALTH_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_MAX_CONNECTIONS", "DB_POOL_TIMEOUT", "LOG_LEVEL"];
 
 // Children still running when this process exits (a test failed before its
 // `after` ran, or the run was interrupted) are killed with it.
@@ -381,6 +384,63 @@ describe("sample API with PostgreSQL", () => {
         assert.equal(recorded[0].n, MIGRATIONS.length);
     });
 
+    it("with the platform's migration env, a migration waiting for a lock fails fast instead of stalling the app's reads", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const psql = findPgBin("psql");
+        assert.ok(psql, "psql ships with PostgreSQL");
+        const db = await freshDatabase();
+        await pg.query("CREATE TABLE items (id bigserial PRIMARY KEY, name text); INSERT INTO items (name) VALUES ('a')", [], db);
+        const lockTimeout = 2;
+        const env = migrationEnv({ migrationLockTimeout: lockTimeout });
+
+        // The nightly pg_dump: a long transaction holding ACCESS SHARE on every table it dumps.
+        const dump = new Client({ connectionString: pg.url(db) });
+        await dump.connect();
+        t.after(() => dump.end().catch(() => undefined));
+        await dump.query("BEGIN; LOCK TABLE items IN ACCESS SHARE MODE");
+        try {
+            // A release's ALTER TABLE, run by a libpq tool (psql) with the Job's environment.
+            const alter = spawn(psql, [pg.url(db), "-v", "ON_ERROR_STOP=1", "-c", "ALTER TABLE items ADD COLUMN note text"], {
+                env: { ...process.env, PGOPTIONS: env.PGOPTIONS },
+                stdio: ["ignore", "pipe", "pipe"],
+            });
+            let stderr = "";
+            alter.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+            const altered = new Promise<number | null>((resolve) => alter.on("exit", resolve));
+            const server = pg;
+            await waitFor(async () => (await server.query<{ n: number }>(
+                "SELECT count(*)::int AS n FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND NOT granted AND relation = $1::regclass",
+                ["items"], db))[0].n === 1, "the ALTER TABLE to queue behind the dump's lock");
+            // The app's reads queue behind the waiting ALTER...
+            const reader = new Client({ connectionString: pg.url(db) });
+            await reader.connect();
+            t.after(() => reader.end().catch(() => undefined));
+            const read = reader.query<{ n: number }>("SELECT count(*)::int AS n FROM items");
+            // ...until the migration gives up after lock_timeout, while the dump still runs.
+            const giveUp = new Promise<"stalled">((resolve) => setTimeout(() => resolve("stalled"), 20_000).unref());
+            const code = await Promise.race([altered, giveUp]);
+            assert.notEqual(code, "stalled", "the ALTER TABLE was still waiting after 20 s: no lock_timeout reached it");
+            assert.notEqual(code, 0);
+            assert.match(stderr, /canceling statement due to lock timeout/);
+            assert.equal((await read).rows[0].n, 1);
+        } finally {
+            await dump.query("ROLLBACK");
+        }
+    });
+
+    it("the sample migrate obeys the platform's lock timeout (node-postgres reads PGOPTIONS) and exits 1", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const db = await freshDatabase();
+        // A migrator that never finishes holds the migration lock.
+        const holder = new Client({ connectionString: pg.url(db) });
+        await holder.connect();
+        t.after(() => holder.end().catch(() => undefined));
+        await holder.query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+        const run = await runMigrate(t, { DATABASE_URL: pg.url(db), PGOPTIONS: migrationEnv({ migrationLockTimeout: 1 }).PGOPTIONS });
+        assert.equal(run.exit.code, 1, run.proc.output());
+        assert.match(String(run.proc.logs().find((l) => l.level === "fatal")?.error), /lock timeout/);
+    });
+
     it("migrate exits 1 with a JSON error when it cannot log in, without printing the password", { timeout: TEST_TIMEOUT }, async (t) => {
         if (!requirePostgres(t) || !pg) return;
         const wrong = "wrong-password-4711";
@@ -474,6 +534,30 @@ describe("sample API with PostgreSQL", () => {
     });
 });
 
+/** The literal env the platform's migration Job sets, for an app with default settings plus `overrides`. */
+function migrationEnv(overrides: Partial<AppSettings>): Record<string, string> {
+    const app: AppSettings = { ...defaultApp(), migrationCommand: ["migrate"], ...overrides };
+    const job = migrationJob(app, { image: "api:1", pullFromRegistry: false }, "api-migrate");
+    const [c] = (job.spec as unknown as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers;
+    return Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+}
+
+/** An app as stack config with only an image makes it: every setting at its default. */
+function defaultApp(): AppSettings {
+    // Existing mode needs nothing but the app.
+    return parseConfig({ stack: "local", values: { mode: "existing", tls: "off", apps: JSON.stringify({ api: { image: "api:1" } }) }, isSecret: () => true }).apps[0];
+}
+
+/** The paths the platform's Deployment probes, for an app with default settings (as prod deploys the sample API). */
+function platformProbePaths(): { startup: string; readiness: string; liveness: string } {
+    const app = defaultApp();
+    const spec = deployment(app, { image: "api:1", pullFromRegistry: false }, "sum").spec as unknown as {
+        template: { spec: { containers: Record<"startupProbe" | "readinessProbe" | "livenessProbe", { httpGet: { path: string } }>[] } };
+    };
+    const [c] = spec.template.spec.containers;
+    return { startup: c.startupProbe.httpGet.path, readiness: c.readinessProbe.httpGet.path, liveness: c.livenessProbe.httpGet.path };
+}
+
 describe("sample API during a database outage", () => {
     // Each test stops or freezes its own server, so it gets one to itself.
     async function apiWithOwnDatabase(t: TestContext): Promise<{ pg: PgServer; port: number }> {
@@ -498,6 +582,11 @@ describe("sample API during a database outage", () => {
         const down = await timedHealth(port);
         assert.equal(down.status, 503);
         assert.ok(down.ms < 2500, `503 took ${down.ms} ms with HEALTH_TIMEOUT=1s`);
+        // What the platform's probes see: readiness fails (out of the Service), liveness holds (no restart).
+        const probes = platformProbePaths();
+        assert.equal((await request(port, "GET", probes.readiness)).status, 503);
+        assert.equal((await request(port, "GET", probes.liveness)).status, 200);
+        assert.equal((await request(port, "GET", probes.startup)).status, 200);
 
         await pg.start();
         await waitFor(async () => (await healthStatus(port)) === 200, "/health to recover after the restart");

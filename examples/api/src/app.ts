@@ -50,6 +50,10 @@ export function createApp(deps: AppDeps): RequestListener {
             },
         },
 
+        // Liveness: the process serves requests. It never touches the database: a database
+        // outage must take pods out of the Service (/health), not restart them all.
+        "/livez": { GET: async ({ res }) => sendJson(res, 200, { status: "alive" }) },
+
         "/items": {
             GET: async ({ res }) => {
                 // id is bigserial: pg returns int8 as a string, which keeps it exact in JSON.
@@ -112,8 +116,8 @@ export function createApp(deps: AppDeps): RequestListener {
                 duration_ms: Math.round((performance.now() - started) * 10) / 10,
                 ...(res.writableFinished ? {} : { aborted: true }),
             };
-            // Probes hit /health every few seconds; at info they would drown the rest.
-            if (path === "/health") log.debug("request", fields);
+            // Probes hit /health and /livez every few seconds; at info they would drown the rest.
+            if (path === "/health" || path === "/livez") log.debug("request", fields);
             else log.info("request", fields);
         });
 
