@@ -45,7 +45,8 @@ export function crdWaitJob(name: string, serviceAccount: string, args: Pick<Crds
         metadata: { name, namespace: NAMESPACE, labels, annotations: { [REPLACE_UNREADY_ANNOTATION]: "true" } },
         spec: {
             backoffLimit: 2,
-            activeDeadlineSeconds: (CRD_CREATE_WAIT_MINUTES + 5) * 60,
+            // Longer than kubectl waits for creation, shorter than Pulumi waits for the Job (JOB_TIMEOUTS).
+            activeDeadlineSeconds: (CRD_CREATE_WAIT_MINUTES + 3) * 60,
             template: {
                 metadata: { labels },
                 spec: {
@@ -54,7 +55,7 @@ export function crdWaitJob(name: string, serviceAccount: string, args: Pick<Crds
                     // The distroless image has no user of its own: run as its conventional non-root uid.
                     securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
                     initContainers: [kubectl("created", ["--for=create", `--timeout=${CRD_CREATE_WAIT_MINUTES}m`])],
-                    containers: [kubectl("established", ["--for=condition=Established", "--timeout=5m"])],
+                    containers: [kubectl("established", ["--for=condition=Established", "--timeout=2m"])],
                 },
             },
         },

@@ -256,6 +256,36 @@ describe("prod stack apps", () => {
         assert.equal((prod.run.outputs.apps as Record<string, { image: string }>).api.image, c.image);
     });
 
+    it("pulls the pushed image from the private registry with a dockerconfigjson Secret in the app's namespace, kept secret", () => {
+        const pull = one(prod, "kubernetes:core/v1:Secret", "api-registry-credentials");
+        assert.equal(pull.inputs.type, "kubernetes.io/dockerconfigjson");
+        assert.deepEqual(plain(pull.inputs.metadata), { name: "registry-credentials", namespace: "api", labels: (plain(pull.inputs.metadata) as { labels: object }).labels });
+        const config = JSON.parse((secretInput(pull.inputs.stringData) as Record<string, string>)[".dockerconfigjson"]) as { auths: Record<string, { username: string; password: string; auth: string }> };
+        // The kubelet matches credentials by the image's registry host.
+        const [c] = apiTemplate(prod).spec.containers;
+        const host = c.image.split("/")[0];
+        const entry = config.auths[host];
+        assert.ok(entry, `no credentials for ${host}`);
+        assert.equal(Buffer.from(entry.auth, "base64").toString(), `${entry.username}:${entry.password}`);
+        assert.equal(entry.username, "acme-ci");
+        assert.match(entry.password, /^offline-placeholder-/);
+        for (const kind of ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"]) {
+            for (const w of ofType(prod, kind).filter((x) => (plain(x.inputs.metadata) as { namespace: string }).namespace === "api")) {
+                const spec = (plain(w.inputs.spec) as { template: { spec: { imagePullSecrets?: { name: string }[] } } }).template.spec;
+                assert.deepEqual(spec.imagePullSecrets, [{ name: "registry-credentials" }], w.name);
+            }
+        }
+        for (const text of prod.files.values()) assert.ok(!text.includes(entry.password), "the registry password never reaches the render output");
+    });
+
+    it("without a registry, pods reference no pull Secret", async () => {
+        const r = await render("local");
+        assert.equal(ofType(r, "kubernetes:core/v1:Secret").filter((s) => s.name.endsWith("-registry-credentials")).length, 0);
+        for (const d of ofType(r, "kubernetes:apps/v1:Deployment")) {
+            assert.equal((plain(d.inputs.spec) as { template: { spec: { imagePullSecrets?: unknown } } }).template.spec.imagePullSecrets, undefined);
+        }
+    });
+
     it("passes DATABASE_URL only through the Secret, never in a ConfigMap or a literal env value", () => {
         const secret = one(prod, "kubernetes:core/v1:Secret", "api-secrets");
         const secrets = secretInput(secret.inputs.stringData) as Record<string, string>;

@@ -154,6 +154,35 @@ describe("prod stack", () => {
             assert.equal(spec.version, "v1.34.6+k3s1");
             assert.equal(spec.concurrency, 1);
         }
+        // kubectl drain --timeout: a PDB at its limit cannot keep an agent cordoned for hours.
+        const agent = plans.find((p) => (plain(p.inputs.metadata) as { name: string }).name === "k3s-agent");
+        assert.equal((agent?.inputs.spec as { drain: { timeout: string } }).drain.timeout, "15m");
+    });
+
+    it("runs the system-upgrade-controller as its v0.17.0 release does: it owns its Plan CRD, one leader, no cluster-admin", () => {
+        // The controller creates-or-updates its CRD at start (pkg/upgrade/controller.go registerCRD): a second owner would fight it.
+        assert.equal(ofType(prod, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition").length, 0);
+        for (const binding of ofType(prod, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")) {
+            assert.notEqual((binding.inputs.roleRef as { name: string }).name, "cluster-admin", binding.name);
+        }
+        const controller = ofType(prod, "kubernetes:apps/v1:Deployment").find((d) => (plain(d.inputs.metadata) as { name: string }).name === "system-upgrade-controller");
+        assert.ok(controller);
+        const spec = controller.inputs.spec as {
+            strategy: { type: string }; replicas?: number;
+            template: { metadata: { labels: Record<string, string> }; spec: { containers: { env: { name: string }[] }[] } };
+        };
+        assert.equal(spec.strategy.type, "Recreate", "never two controllers, even during a rollout");
+        assert.equal(spec.replicas, undefined);
+        // Drains skip pods with this label, so the controller does not evict itself.
+        assert.equal(spec.template.metadata.labels["upgrade.cattle.io/controller"], "system-upgrade-controller");
+        assert.ok(spec.template.spec.containers[0].env.some((e) => e.name === "SYSTEM_UPGRADE_CONTROLLER_NODE_NAME"));
+        const env = ofType(prod, "kubernetes:core/v1:ConfigMap").find((c) => (plain(c.inputs.metadata) as { name: string }).name === "default-controller-env");
+        assert.equal((env?.inputs.data as Record<string, string>).SYSTEM_UPGRADE_CONTROLLER_LEADER_ELECT, "true");
+        // What the upgrade Jobs' drain needs, and no more: evict pods, cordon nodes.
+        const drainer = ofType(prod, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").find((c) => (plain(c.inputs.metadata) as { name: string }).name === "system-upgrade-controller-drainer");
+        const rules = drainer?.inputs.rules as { resources: string[]; verbs: string[] }[];
+        assert.ok(rules.some((r) => r.resources.includes("pods/eviction") && r.verbs.includes("create")));
+        assert.ok(!rules.some((r) => r.verbs.includes("*") || r.resources.includes("*")));
     });
 });
 

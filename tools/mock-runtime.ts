@@ -26,6 +26,8 @@ export interface RecordedResource {
     readonly dependencies: readonly string[];
     readonly ignoreChanges: readonly string[];
     readonly additionalSecretOutputs: readonly string[];
+    /** How long the engine lets the provider wait ("20m"); absent: the provider's default. */
+    readonly customTimeouts?: { readonly create?: string; readonly update?: string; readonly delete?: string };
 }
 
 export interface ProgramRun {
@@ -64,10 +66,17 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
+    getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
     getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 }
 interface RegisterResponse { getUrn(): string }
 type Callback = (err: unknown, response: RegisterResponse | undefined) => void;
+
+function customTimeouts(t: ReturnType<RegisterRequest["getCustomtimeouts"]>): RecordedResource["customTimeouts"] {
+    if (!t) return undefined;
+    const set = Object.entries({ create: t.getCreate(), update: t.getUpdate(), delete: t.getDelete() }).filter(([, v]) => v !== "");
+    return set.length > 0 ? Object.fromEntries(set) : undefined;
+}
 
 class RecordingMonitor extends MockMonitor {
     /** In registration order; the URN is filled in when the mock answers. */
@@ -87,6 +96,7 @@ class RecordingMonitor extends MockMonitor {
                 dependencies: req.getDependenciesList(),
                 ignoreChanges: req.getIgnorechangesList(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                customTimeouts: customTimeouts(req.getCustomtimeouts()),
             },
         };
         this.recorded.push(entry);
