@@ -354,13 +354,19 @@ function parseVersions(spec: Record<string, unknown>, source: string): CrdVersio
         if (!isRecord(schema)) throw new Error(`${source}: version ${v.name} has no schema.openAPIV3Schema`);
         const subresources = isRecord(v.subresources) ? v.subresources : {};
         const root = schema as JsonSchemaProps;
-        // metadata is ObjectMeta, validated by metadataErrors; the CRD's own
-        // schema for it is only `type: object`, which would prune every field.
-        const withMetadata: JsonSchemaProps = {
+        // apiVersion, kind and metadata are implicitly specified at the root
+        // (never pruned; checked by validate()). metadata is ObjectMeta, checked
+        // by metadataErrors: the CRD's own `type: object` would prune every field.
+        const implicit: JsonSchemaProps = {
             ...root,
-            properties: { ...root.properties, metadata: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+            properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                ...root.properties,
+                metadata: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+            },
         };
-        versions.push({ name: v.name, schema: withMetadata, statusSubresource: subresources.status !== undefined });
+        versions.push({ name: v.name, schema: implicit, statusSubresource: subresources.status !== undefined });
     }
     return versions;
 }
