@@ -13,7 +13,7 @@ import type { Render } from "../tools/render";
 import { ofType, plain, render } from "./support/stack";
 
 type Values = Record<string, unknown>;
-const CHART_DEFAULTS = parse(fs.readFileSync(path.join(__dirname, "contracts", "upstream", "traefik-helm-chart-v39.0.5-values.yaml"), "utf8")) as Values;
+const CHART_DEFAULTS = parse(fs.readFileSync(path.join(__dirname, "contracts", "upstream", "traefik-values.yaml"), "utf8")) as Values;
 
 /** Helm's merge of user values over chart defaults: maps merge key by key, anything else replaces. */
 function helmMerge(base: unknown, over: unknown): unknown {

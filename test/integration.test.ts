@@ -11,7 +11,7 @@ import { requireBinary, run } from "./support/binaries";
 import { validateKubernetesObject } from "./support/k8s-schema";
 import { PROJECT_DIR, render } from "./support/stack";
 
-/** Custom resources we create; their CRDs come with k3s (helm, traefik), cert-manager or this program. */
+/** Custom resources we create; their CRDs come with k3s (helm, traefik), cert-manager or the upgrade controller. */
 const CUSTOM_KINDS = new Set([
     "helm.cattle.io/v1 HelmChart", "helm.cattle.io/v1 HelmChartConfig", "traefik.io/v1alpha1 Middleware",
     "cert-manager.io/v1 ClusterIssuer", "upgrade.cattle.io/v1 Plan",
