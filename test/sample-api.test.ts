@@ -359,10 +359,7 @@ describe("sample API with PostgreSQL", () => {
         const db = await freshDatabase();
         // Hold the migration lock so both runs are certainly waiting at the
         // same time; without the lock they would race to CREATE TABLE.
-        const holder = new Client({ connectionString: pg.url(db) });
-        await holder.connect();
-        t.after(() => holder.end().catch(() => undefined));
-        await holder.query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+        const holder = await holdMigrationLock(t, pg.url(db));
 
         const runs = [runExample(t, "migrate", { DATABASE_URL: pg.url(db) }), runExample(t, "migrate", { DATABASE_URL: pg.url(db) })];
         const server = pg;
@@ -432,10 +429,7 @@ describe("sample API with PostgreSQL", () => {
         if (!requirePostgres(t) || !pg) return;
         const db = await freshDatabase();
         // A migrator that never finishes holds the migration lock.
-        const holder = new Client({ connectionString: pg.url(db) });
-        await holder.connect();
-        t.after(() => holder.end().catch(() => undefined));
-        await holder.query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+        await holdMigrationLock(t, pg.url(db));
         const run = await runMigrate(t, { DATABASE_URL: pg.url(db), PGOPTIONS: migrationEnv({ migrationLockTimeout: 1 }).PGOPTIONS });
         assert.equal(run.exit.code, 1, run.proc.output());
         assert.match(String(run.proc.logs().find((l) => l.level === "fatal")?.error), /lock timeout/);
@@ -533,6 +527,15 @@ describe("sample API with PostgreSQL", () => {
         assert.ok((await slow) instanceof Error, "the cut-off request should fail, not succeed");
     });
 });
+
+/** A session holding the sample's migration lock until the test ends (or it is unlocked). */
+async function holdMigrationLock(t: TestContext, url: string): Promise<Client> {
+    const holder = new Client({ connectionString: url });
+    await holder.connect();
+    t.after(() => holder.end().catch(() => undefined));
+    await holder.query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+    return holder;
+}
 
 /** The literal env the platform's migration Job sets, for an app with default settings plus `overrides`. */
 function migrationEnv(overrides: Partial<AppSettings>): Record<string, string> {
