@@ -46,7 +46,7 @@ interface World {
 /** Pods the platform does not render, as their upstreams label them. */
 function outsidePods(controller: { namespace: string; labels: Record<string, string> }, appNamespace: string): Pod[] {
     return [
-        { name: "traefik", namespace: controller.namespace, labels: controller.labels },
+        { name: "ingress-controller", namespace: controller.namespace, labels: controller.labels },
         { name: "coredns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }] },
         // cert-manager v1.19.1 pkg/issuer/acme/http/pod.go: the solver runs in the Certificate's namespace.
         {
@@ -91,7 +91,7 @@ describe("network policies (prod)", () => {
     });
 
     it("admit what the platform needs", () => {
-        const traefik = { pod: w.pod("kube-system", "traefik") };
+        const traefik = { pod: w.pod("kube-system", "ingress-controller") };
         const api = { pod: w.pod("api", "deployment/api") };
         expectFlows(w, [
             ["ingress controller -> app port", { from: traefik, to: api, port: 8080 }, true],
@@ -116,7 +116,7 @@ describe("network policies (prod)", () => {
         const api = { pod: w.pod("api", "deployment/api") };
         expectFlows(w, [
             ["another namespace -> app", { from: { pod: w.pod("default", "intruder") }, to: api, port: 8080 }, false],
-            ["ingress controller -> another port of the app", { from: { pod: w.pod("kube-system", "traefik") }, to: api, port: 9090 }, false],
+            ["ingress controller -> another port of the app", { from: { pod: w.pod("kube-system", "ingress-controller") }, to: api, port: 9090 }, false],
             ["another namespace -> ACME solver", { from: { pod: w.pod("default", "intruder") }, to: { pod: w.pod("api", "cm-acme-http-solver") }, port: ACME_SOLVER.port }, false],
             ["app -> cloud metadata", { from: api, to: { ip: "169.254.169.254" }, port: 80 }, false],
             ["PostgreSQL -> cloud metadata", { from: { pod: w.pod("database", "statefulset/postgres") }, to: { ip: "169.254.169.254" }, port: 80 }, false],
@@ -141,8 +141,8 @@ describe("network policies (existing cluster, another ingress controller)", () =
         const api = { pod: w.pod("api", "deployment/api") };
         const solver = { pod: w.pod("api", "cm-acme-http-solver") };
         expectFlows(w, [
-            ["controller -> app", { from: { pod: w.pod("ingress-nginx", "traefik") }, to: api, port: 8080 }, true],
-            ["controller -> ACME solver", { from: { pod: w.pod("ingress-nginx", "traefik") }, to: solver, port: ACME_SOLVER.port }, true],
+            ["controller -> app", { from: { pod: w.pod("ingress-nginx", "ingress-controller") }, to: api, port: 8080 }, true],
+            ["controller -> ACME solver", { from: { pod: w.pod("ingress-nginx", "ingress-controller") }, to: solver, port: ACME_SOLVER.port }, true],
             ["kube-system pod -> app", { from: { pod: w.pod("kube-system", "coredns") }, to: api, port: 8080 }, false],
             ["app -> cloud metadata", { from: api, to: { ip: "169.254.169.254" }, port: 80 }, false],
             ["app -> external database", { from: api, to: { ip: "203.0.113.10" }, port: 5432 }, true],
