@@ -21,13 +21,19 @@ export interface ClusterAddonsArgs {
 /** StorageClass whose volumes outlive their claims: for databases and anything stored. */
 export const RETAIN_STORAGE_CLASS = "hcloud-volumes-retain";
 
-/** Values for the Hetzner CCM chart: node addresses and routes from the private network. */
+/**
+ * Values for the Hetzner CCM chart: node addresses from the private network.
+ * No routes: flannel's VXLAN carries pod traffic, and a route the CCM fails
+ * to create would taint its node NetworkUnavailable (hcloud-cloud-controller-manager
+ * v1.32.0 internal/config/config.go: HCLOUD_NETWORK_ROUTES_ENABLED).
+ */
 export function ccmValues(location: string): Record<string, unknown> {
     return {
         networking: { enabled: true, clusterCIDR: CLUSTER_CIDR },
         env: {
             HCLOUD_LOAD_BALANCERS_LOCATION: { value: location },
             HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP: { value: "true" },
+            HCLOUD_NETWORK_ROUTES_ENABLED: { value: "false" },
         },
     };
 }

@@ -69,6 +69,7 @@ export const DEFAULTS = {
     subnetCidr: "10.0.1.0/24",
     etcdSnapshotSchedule: "0 */6 * * *",
     etcdSnapshotRetention: 20,
+    clusterCredentialVersion: 1,
 } as const;
 
 export interface EtcdS3Settings extends S3Settings {
@@ -95,6 +96,8 @@ export interface HetznerClusterSettings {
         readonly s3?: EtcdS3Settings;
     };
     readonly hcloudToken: pulumi.Input<string>;
+    /** Bump to issue Pulumi a new cluster token and revoke the old one. */
+    readonly credentialVersion: number;
 }
 
 export interface ExistingClusterSettings {
@@ -179,6 +182,7 @@ const FIXES: Record<string, string> = {
     etcdS3Region: `pulumi config set ${PROJECT}:etcdS3Region fsn1`,
     etcdS3AccessKey: `pulumi config set ${PROJECT}:etcdS3AccessKey <access key>`,
     etcdS3SecretKey: `pulumi config set --secret ${PROJECT}:etcdS3SecretKey <secret key>`,
+    clusterCredentialVersion: `pulumi config set ${PROJECT}:clusterCredentialVersion 2   # one more than now`,
     kubeconfig: `pulumi config set --secret ${PROJECT}:kubeconfig "$(cat ~/.kube/config)"`,
     kubeContext: `pulumi config set ${PROJECT}:kubeContext k3d-platform`,
     "hcloud:token": "pulumi config set --secret hcloud:token <token>   # or export HCLOUD_TOKEN",
@@ -247,6 +251,7 @@ const rawSchema = z.object({
     etcdS3Region: z.string().default("fsn1"),
     etcdS3AccessKey: z.string().min(1).optional(),
     etcdS3SecretKey: z.string().min(1).optional(),
+    clusterCredentialVersion: integer(1, 1_000_000).default(DEFAULTS.clusterCredentialVersion),
     kubeconfig: z.string().min(1, "is empty").optional(),
     kubeContext: z.string().min(1).optional(),
     ...ingressSchemaShape,
@@ -319,10 +324,23 @@ function crossChecks(s: Partial<RawSettings>, raw: RawConfig): ConfigProblem[] {
             if (s[k] === undefined) add(k, "is required for etcd snapshot upload to S3 (set all of etcdS3Bucket, etcdS3AccessKey, etcdS3SecretKey, or none)");
         }
     }
+    if (s3Keys.every((k) => s[k] !== undefined) && s.k3sVersion !== undefined && !supportsEtcdS3Secret(s.k3sVersion)) {
+        add("k3sVersion", `${s.k3sVersion} cannot read etcd S3 settings from a Secret (k3s v1.28.13, v1.29.8, v1.30.4 and later can); `
+            + "the S3 key would have to be on every server's disk", FIXES.k3sVersion);
+    }
     if (!raw.hcloudToken) {
         add("hcloud:token", "no Hetzner Cloud API token: set it as a secret, or export HCLOUD_TOKEN", FIXES["hcloud:token"]);
     }
     return problems;
+}
+
+/** k3s reads `--etcd-s3-config-secret` from these releases on (k3s v1.30.4+k3s1 release notes). */
+function supportsEtcdS3Secret(version: string): boolean {
+    const m = /^v1\.(\d+)\.(\d+)\+/.exec(version);
+    if (!m) return false;
+    const [minor, patch] = [Number(m[1]), Number(m[2])];
+    const since: Record<number, number> = { 28: 13, 29: 8, 30: 4 };
+    return minor > 30 || (minor in since && patch >= since[minor]);
 }
 
 function qualify(key: string): string {
@@ -427,6 +445,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
                 } : undefined,
             },
             hcloudToken: raw.hcloudToken ?? "",
+            credentialVersion: s.clusterCredentialVersion,
         },
     };
 }

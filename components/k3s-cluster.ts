@@ -1,14 +1,17 @@
-// An HA k3s cluster on Hetzner Cloud: servers (and optional agents) booted by
-// cloud-init into k3s, the admin kubeconfig read back over SSH, and a
-// Kubernetes provider built from it for everything in-cluster.
+// An HA k3s cluster on Hetzner Cloud. Servers boot with user-data that only
+// prepares them (no secret: Hetzner serves user-data unauthenticated); their
+// k3s configuration, with the join tokens, is applied over SSH, one server at
+// a time, for the cluster's whole life. Pulumi reaches the cluster with a
+// ServiceAccount token (no 365-day expiry) under a stable cluster identifier.
 import * as command from "@pulumi/command";
 import * as hcloud from "@pulumi/hcloud";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { stringify } from "yaml";
 import type { HetznerClusterSettings } from "./config";
 import { HetznerNetwork } from "./hetzner-network";
-import { K3sNodeSpec, nodeAddresses, readScript, renderUserData, rewriteKubeconfigServer } from "./k3s-render";
+import { k3sConfig, K3sNodeSpec, nodeAddresses, remoteScript, renderUserData, serverArch, tokenKubeconfig } from "./k3s-render";
 
 export interface K3sClusterArgs {
     readonly settings: HetznerClusterSettings;
@@ -24,6 +27,28 @@ export interface NodeInfo {
 
 /** Settings a running server must never be replaced for; upgrades go through the system-upgrade-controller. */
 export const SERVER_IGNORED_CHANGES = ["userData", "image", "sshKeys"];
+/** The kube-system Secret k3s reads its etcd snapshot S3 settings from. */
+export const ETCD_S3_SECRET = "k3s-etcd-snapshot-s3-config";
+
+/**
+ * The Kubernetes provider's cluster identifier: pulumi-kubernetes replaces its
+ * provider (and so every in-cluster object) when the cluster in its kubeconfig
+ * changes, unless this identifier stays the same (v4.32.0
+ * provider/pkg/provider/provider.go `DiffConfig`). A new API endpoint or a
+ * rotated token is the same cluster.
+ */
+export function clusterIdentifier(stack: string, clusterName: string): string {
+    return `hetzner-k3s/${stack}/${clusterName}`;
+}
+
+/**
+ * The order servers get a changed config: every other server first, the first
+ * server last, so at its bootstrap the first server is already running when the
+ * others join it, and later each change reaches one server at a time.
+ */
+export function rolloutOrder(serverCount: number): number[] {
+    return [...Array.from({ length: serverCount - 1 }, (_, i) => i + 1), 0];
+}
 
 export class K3sCluster extends pulumi.ComponentResource {
     readonly network: HetznerNetwork;
@@ -32,7 +57,7 @@ export class K3sCluster extends pulumi.ComponentResource {
     readonly nodes: NodeInfo[];
     /** https://host:6443 the kubeconfig points at. */
     readonly apiEndpoint: pulumi.Output<string>;
-    /** Admin kubeconfig (secret). */
+    /** Kubeconfig with the platform's ServiceAccount token (secret). */
     readonly kubeconfig: pulumi.Output<string>;
     readonly provider: k8s.Provider;
     readonly hcloudProvider: hcloud.Provider;
@@ -67,7 +92,9 @@ export class K3sCluster extends pulumi.ComponentResource {
         this.sshPrivateKey = this.network.sshPrivateKey;
         this.loadBalancerPrivateIp = s.loadBalancer.enabled ? addresses.loadBalancer : undefined;
 
-        const token = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent: this });
+        const serverToken = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent: this });
+        // Agents join with their own token, which cannot join a server (an etcd member).
+        const agentToken = new random.RandomPassword(`${name}-agent-token`, { length: 48, special: false }, { parent: this });
 
         // Primary IPs exist before the servers, so every address can go into tls-san
         // and a replaced server keeps its address.
@@ -85,15 +112,9 @@ export class K3sCluster extends pulumi.ComponentResource {
         const serverIps = serverNames.map(primaryIp);
         const agentIps = agentNames.map(primaryIp);
 
-        const lbIpv4 = this.network.loadBalancerIpv4;
-        const apiHost: pulumi.Output<string> = s.apiHostname !== undefined
-            ? pulumi.output(s.apiHostname)
-            : lbIpv4 !== undefined && s.loadBalancer.api ? lbIpv4 : serverIps[0].ipAddress;
-        this.apiEndpoint = pulumi.interpolate`https://${apiHost}:6443`;
-
         const tlsSans = pulumi.all([
             ...serverIps.map((ip) => ip.ipAddress),
-            ...(lbIpv4 ? [lbIpv4] : []),
+            ...(this.network.loadBalancerIpv4 ? [this.network.loadBalancerIpv4] : []),
         ]).apply((publicIps) => [
             ...addresses.servers,
             ...publicIps,
@@ -101,38 +122,11 @@ export class K3sCluster extends pulumi.ComponentResource {
             ...(s.apiHostname ? [s.apiHostname] : []),
         ]);
 
-        const etcdSnapshots = s.etcdSnapshots;
-        const s3SecretKey = pulumi.output(etcdSnapshots.s3?.secretKey ?? "");
-
-        const makeServer = (
-            nodeName: string, role: "server" | "agent", index: number, privateIp: string,
-            ip: hcloud.PrimaryIp, placementGroup: hcloud.PlacementGroup,
-        ): hcloud.Server => {
-            const clusterInit = role === "server" && index === 0;
-            const userData = pulumi.all([token.result, ip.ipAddress, tlsSans, s3SecretKey])
-                .apply(([tokenValue, publicIpv4, sans, secretKey]) => {
-                    const spec: K3sNodeSpec = {
-                        role,
-                        nodeName,
-                        privateIp,
-                        publicIpv4,
-                        clusterInit,
-                        joinAddress: clusterInit ? undefined : addresses.servers[0],
-                        token: tokenValue,
-                        k3sVersion: s.k3sVersion,
-                        tlsSans: role === "server" ? sans : [],
-                        etcdSnapshots: role === "server" ? {
-                            schedule: etcdSnapshots.schedule,
-                            retention: etcdSnapshots.retention,
-                            s3: etcdSnapshots.s3 ? { ...etcdSnapshots.s3, secretKey } : undefined,
-                        } : undefined,
-                        nodeLabels: { "platform.io/role": role },
-                    };
-                    return renderUserData(spec);
-                });
+        const makeServer = (nodeName: string, role: "server" | "agent", privateIp: string, ip: hcloud.PrimaryIp, placementGroup: hcloud.PlacementGroup) => {
+            const serverType = role === "server" ? s.controlPlane.serverType : s.agents.serverType;
             return new hcloud.Server(nodeName, {
                 name: nodeName,
-                serverType: role === "server" ? s.controlPlane.serverType : s.agents.serverType,
+                serverType,
                 image: s.serverImage,
                 location: s.location,
                 sshKeys: [this.network.sshKey.id],
@@ -140,7 +134,7 @@ export class K3sCluster extends pulumi.ComponentResource {
                 placementGroupId: placementGroup.id.apply(Number),
                 networks: [{ networkId: this.network.networkId, ip: privateIp }],
                 publicNets: [{ ipv4Enabled: true, ipv4: ip.id.apply(Number), ipv6Enabled: true }],
-                userData: pulumi.secret(userData),
+                userData: renderUserData({ role, k3sVersion: s.k3sVersion, arch: serverArch(serverType) }),
                 labels: { ...labels, role },
                 deleteProtection: s.protection,
                 rebuildProtection: s.protection,
@@ -149,37 +143,129 @@ export class K3sCluster extends pulumi.ComponentResource {
                 dependsOn: [this.network.subnet],
                 // A user-data or image edit must never rebuild a running node (and its etcd member).
                 ignoreChanges: SERVER_IGNORED_CHANGES,
+                // Its name, primary IP and private IP are held until the old server is gone.
+                deleteBeforeReplace: true,
             });
         };
-
-        this.servers = serverNames.map((n, i) =>
-            makeServer(n, "server", i, addresses.servers[i], serverIps[i], this.network.serverPlacementGroup));
-        this.agents = agentNames.map((n, i) =>
-            makeServer(n, "agent", i, addresses.agents[i], agentIps[i], this.network.agentPlacementGroup(i)));
+        this.servers = serverNames.map((n, i) => makeServer(n, "server", addresses.servers[i], serverIps[i], this.network.serverPlacementGroup));
+        this.agents = agentNames.map((n, i) => makeServer(n, "agent", addresses.agents[i], agentIps[i], this.network.agentPlacementGroup(i)));
         this.nodes = [
             ...serverNames.map((n, i): NodeInfo => ({ name: n, role: "server", privateIp: addresses.servers[i], publicIpv4: serverIps[i].ipAddress })),
             ...agentNames.map((n, i): NodeInfo => ({ name: n, role: "agent", privateIp: addresses.agents[i], publicIpv4: agentIps[i].ipAddress })),
         ];
 
-        // Reads the admin kubeconfig once the API is ready; output kept out of logs and state as plain text.
-        const readKubeconfig = new command.remote.Command(`${name}-kubeconfig`, {
-            connection: {
-                host: serverIps[0].ipAddress,
-                user: "root",
-                privateKey: this.network.sshPrivateKey,
-                // The server may still be booting: keep dialling for a few minutes.
-                dialErrorLimit: 60,
-                perDialTimeout: 10,
-            },
-            create: readScript("k3s-kubeconfig.sh"),
+        // ---- k3s configuration over SSH
+        const connection = (host: pulumi.Input<string>) => ({
+            host,
+            user: "root",
+            privateKey: this.network.sshPrivateKey,
+            // A new server may still be booting: keep dialling for a few minutes.
+            dialErrorLimit: 60,
+            perDialTimeout: 10,
+        });
+        // Where joiners find the cluster: the API on the load balancer if it has it, then every server.
+        const joinCandidates = (self: string) => [
+            ...(s.loadBalancer.enabled && s.loadBalancer.api ? [addresses.loadBalancer] : []),
+            ...addresses.servers.filter((a) => a !== self),
+        ];
+        const s3ConfigSecret = s.etcdSnapshots.s3 ? ETCD_S3_SECRET : undefined;
+        const nodeConfig = (role: "server" | "agent", index: number): pulumi.Output<string> => {
+            const ip = role === "server" ? serverIps[index] : agentIps[index];
+            const nodeName = role === "server" ? serverNames[index] : agentNames[index];
+            const privateIp = role === "server" ? addresses.servers[index] : addresses.agents[index];
+            return pulumi.secret(pulumi.all([serverToken.result, agentToken.result, ip.ipAddress, tlsSans])
+                .apply(([server, agent, publicIpv4, sans]) => {
+                    const spec: K3sNodeSpec = role === "server" ? {
+                        role, nodeName, privateIp, publicIpv4,
+                        token: server,
+                        agentToken: agent,
+                        tlsSans: sans,
+                        etcdSnapshots: { schedule: s.etcdSnapshots.schedule, retention: s.etcdSnapshots.retention, s3ConfigSecret },
+                        nodeLabels: { "platform.io/role": role },
+                    } : {
+                        role, nodeName, privateIp, publicIpv4,
+                        token: agent,
+                        tlsSans: [],
+                        nodeLabels: { "platform.io/role": role },
+                    };
+                    return stringify(k3sConfig(spec), { lineWidth: 0 });
+                }));
+        };
+        const applyConfig = (resourceName: string, role: "server" | "agent", index: number, extraArgs: string[], dependsOn: pulumi.Resource[], once = false) => {
+            const node = role === "server" ? this.servers[index] : this.agents[index];
+            const ip = role === "server" ? serverIps[index] : agentIps[index];
+            const nodeName = role === "server" ? serverNames[index] : agentNames[index];
+            const privateIp = role === "server" ? addresses.servers[index] : addresses.agents[index];
+            return new command.remote.Command(resourceName, {
+                connection: connection(ip.ipAddress),
+                create: remoteScript("k3s-apply-config.sh", [role, nodeName, privateIp, ...extraArgs, ...joinCandidates(privateIp)]),
+                stdin: nodeConfig(role, index),
+                // The script logs progress on stderr and never prints the config.
+                logging: "stderr",
+                // A replaced server gets its config again.
+                triggers: [node.id],
+            }, {
+                parent: this,
+                dependsOn: [node, ...dependsOn],
+                // The bootstrap runs once in the cluster's life; later changes go through the rolling apply.
+                ...(once ? { ignoreChanges: ["connection", "create", "stdin", "triggers"] } : {}),
+            });
+        };
+
+        const bootstrap = applyConfig(`${name}-bootstrap`, "server", 0, ["--cluster-init"], [], true);
+        let previous: pulumi.Resource = bootstrap;
+        const serverApplies: command.remote.Command[] = [];
+        for (const i of rolloutOrder(serverNames.length)) {
+            previous = applyConfig(`${serverNames[i]}-k3s-config`, "server", i, [], [previous]);
+            serverApplies.push(previous as command.remote.Command);
+        }
+        const agentApplies = agentNames.map((n, i) => applyConfig(`${n}-k3s-config`, "agent", i, [], [previous]));
+
+        // ---- how Pulumi reaches the API
+        const lbIpv4 = this.network.loadBalancerIpv4;
+        const runningServer = runningServerAddress(s.name, serverIps, this.hcloudProvider);
+        const apiHost: pulumi.Output<string> = s.apiHostname !== undefined
+            ? pulumi.output(s.apiHostname)
+            : lbIpv4 !== undefined && s.loadBalancer.api ? lbIpv4 : runningServer;
+        this.apiEndpoint = pulumi.interpolate`https://${apiHost}:6443`;
+
+        const credential = new command.remote.Command(`${name}-credential`, {
+            connection: connection(runningServer),
+            create: remoteScript("k3s-credential.sh", [String(s.credentialVersion)]),
             logging: "none",
-            triggers: [this.servers[0].id],
-        }, { parent: this, dependsOn: [this.servers[0]], additionalSecretOutputs: ["stdout"] });
+            triggers: [s.credentialVersion],
+        }, {
+            parent: this,
+            dependsOn: serverApplies,
+            additionalSecretOutputs: ["stdout"],
+            // Issued once per credentialVersion, on whichever server runs then.
+            ignoreChanges: ["connection"],
+        });
+        this.kubeconfig = pulumi.secret(pulumi.all([credential.stdout, this.apiEndpoint]).apply(([out, server]) => {
+            const { token, caData } = JSON.parse(out) as { token: string; caData: string };
+            return tokenKubeconfig({ server, caData, token: Buffer.from(token, "base64").toString("utf8"), name: s.name });
+        }));
+        this.provider = new k8s.Provider(`${name}-k8s`, {
+            kubeconfig: this.kubeconfig,
+            clusterIdentifier: clusterIdentifier(args.stack, s.name),
+        }, { parent: this, dependsOn: agentApplies });
 
-        this.kubeconfig = pulumi.secret(pulumi.all([readKubeconfig.stdout, this.apiEndpoint])
-            .apply(([text, endpoint]) => rewriteKubeconfigServer(text, endpoint, s.name)));
-
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this });
+        const s3 = s.etcdSnapshots.s3;
+        if (s3) {
+            // Keys as k3s reads them (`--etcd-s3-config-secret`); the secret key never reaches a node's disk or command line.
+            new k8s.core.v1.Secret(`${name}-etcd-s3`, {
+                metadata: { name: ETCD_S3_SECRET, namespace: "kube-system" },
+                type: "etcd.k3s.cattle.io/s3-config-secret",
+                stringData: {
+                    "etcd-s3-endpoint": s3.endpoint,
+                    "etcd-s3-bucket": s3.bucket,
+                    "etcd-s3-folder": s3.folder,
+                    "etcd-s3-region": s3.region,
+                    "etcd-s3-access-key": s3.accessKey,
+                    "etcd-s3-secret-key": pulumi.secret(s3.secretKey),
+                },
+            }, { parent: this, provider: this.provider });
+        }
 
         this.registerOutputs({
             apiEndpoint: this.apiEndpoint,
@@ -187,4 +273,17 @@ export class K3sCluster extends pulumi.ComponentResource {
             servers: this.nodes.map((n) => ({ name: n.name, role: n.role, privateIp: n.privateIp, publicIpv4: n.publicIpv4 })),
         });
     }
+}
+
+/**
+ * The public address of the first server (by name) that Hetzner reports
+ * running, read at every `pulumi up`; the first server's before any exists.
+ * So a lost or stopped server-1 does not cut Pulumi off from the cluster.
+ */
+function runningServerAddress(clusterName: string, serverIps: hcloud.PrimaryIp[], provider: hcloud.Provider): pulumi.Output<string> {
+    const running = hcloud.getServersOutput({ withSelector: `cluster=${clusterName},role=server`, withStatuses: ["running"] }, { provider });
+    return pulumi.all([running.servers, serverIps[0].ipAddress]).apply(([servers, first]) => {
+        const sorted = [...(servers ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+        return sorted[0]?.ipv4Address || first;
+    });
 }

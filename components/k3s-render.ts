@@ -1,9 +1,10 @@
-// Pure renderers for k3s nodes: /etc/rancher/k3s/config.yaml, the cloud-init
-// user-data that writes it and installs the pinned k3s, and the kubeconfig
-// rewrite. No Pulumi here: tests and the offline render call these directly.
+// Pure renderers for k3s nodes: the cloud-init user-data that prepares a node
+// (no secret), the k3s config.yaml applied over SSH, the commands that apply
+// it, and the token kubeconfig. No Pulumi here: tests and the offline render
+// call these directly.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 
 /** Where our shipped shell scripts live (real files, so shellcheck sees what runs). */
 export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
@@ -19,14 +20,8 @@ export const SERVICE_CIDR = "10.43.0.0/16";
 export interface EtcdSnapshotSpec {
     readonly schedule: string;
     readonly retention: number;
-    readonly s3?: {
-        readonly endpoint: string;
-        readonly bucket: string;
-        readonly folder: string;
-        readonly region: string;
-        readonly accessKey: string;
-        readonly secretKey: string;
-    };
+    /** Name of the kube-system Secret holding the S3 settings and keys; absent: local snapshots only. */
+    readonly s3ConfigSecret?: string;
 }
 
 export interface K3sNodeSpec {
@@ -34,12 +29,10 @@ export interface K3sNodeSpec {
     readonly nodeName: string;
     readonly privateIp: string;
     readonly publicIpv4: string;
-    /** Exactly one server in a cluster initialises etcd. */
-    readonly clusterInit: boolean;
-    /** Private address of the server this node joins; absent for the cluster-init server. */
-    readonly joinAddress?: string;
+    /** Servers: the server token. Agents: the agent token, which cannot join a server. */
     readonly token: string;
-    readonly k3sVersion: string;
+    /** Servers only: the token agents join with. */
+    readonly agentToken?: string;
     /** Servers only: every name and address the API is reached by. */
     readonly tlsSans: readonly string[];
     /** Servers only. */
@@ -47,20 +40,19 @@ export interface K3sNodeSpec {
     readonly nodeLabels: Readonly<Record<string, string>>;
 }
 
-/** The k3s configuration file for one node, as a plain object (YAML-ready). */
+/**
+ * The k3s configuration of one node, as a plain object (YAML-ready). It holds
+ * the join token, so it reaches the node over SSH, never in user-data. What
+ * only the node can decide is added there by k3s-apply-config.sh: `server`
+ * (the first server that answers), `cluster-init` (bootstrap only) and
+ * `flannel-iface` (the private interface's name).
+ */
 export function k3sConfig(spec: K3sNodeSpec): Record<string, unknown> {
-    if (spec.clusterInit && spec.joinAddress) {
-        throw new Error(`${spec.nodeName}: a cluster-init server cannot also join ${spec.joinAddress}`);
-    }
-    if (!spec.clusterInit && !spec.joinAddress) {
-        throw new Error(`${spec.nodeName}: a node that does not initialise the cluster needs a join address`);
-    }
-    if (spec.role === "agent" && spec.clusterInit) {
-        throw new Error(`${spec.nodeName}: an agent cannot initialise the cluster`);
+    if (spec.role === "agent" && (spec.agentToken !== undefined || spec.etcdSnapshots !== undefined)) {
+        throw new Error(`${spec.nodeName}: an agent has no agent token or etcd snapshots`);
     }
     const common: Record<string, unknown> = {
         token: spec.token,
-        ...(spec.joinAddress ? { server: `https://${spec.joinAddress}:6443` } : {}),
         "node-name": spec.nodeName,
         "node-ip": spec.privateIp,
         "node-external-ip": spec.publicIpv4,
@@ -72,8 +64,8 @@ export function k3sConfig(spec: K3sNodeSpec): Record<string, unknown> {
 
     const snapshots = spec.etcdSnapshots;
     return {
-        ...(spec.clusterInit ? { "cluster-init": true } : {}),
         ...common,
+        ...(spec.agentToken !== undefined ? { "agent-token": spec.agentToken } : {}),
         "advertise-address": spec.privateIp,
         "tls-san": [...new Set(spec.tlsSans)],
         "cluster-cidr": CLUSTER_CIDR,
@@ -86,22 +78,95 @@ export function k3sConfig(spec: K3sNodeSpec): Record<string, unknown> {
         ...(snapshots ? {
             "etcd-snapshot-schedule-cron": snapshots.schedule,
             "etcd-snapshot-retention": snapshots.retention,
-            ...(snapshots.s3 ? {
-                "etcd-s3": true,
-                "etcd-s3-endpoint": snapshots.s3.endpoint,
-                "etcd-s3-bucket": snapshots.s3.bucket,
-                "etcd-s3-folder": snapshots.s3.folder,
-                "etcd-s3-region": snapshots.s3.region,
-                "etcd-s3-access-key": snapshots.s3.accessKey,
-                "etcd-s3-secret-key": snapshots.s3.secretKey,
-            } : {}),
+            // k3s reads endpoint, bucket and keys from this Secret when it takes a snapshot:
+            // no S3 key on a command line or in a file on the node.
+            ...(snapshots.s3ConfigSecret ? { "etcd-s3": true, "etcd-s3-config-secret": snapshots.s3ConfigSecret } : {}),
         } : {}),
     };
 }
 
-/** cloud-init user-data for one node: writes the k3s config and installs k3s. */
-export function renderUserData(spec: K3sNodeSpec): string {
-    const installArgs = [spec.role, spec.k3sVersion, spec.privateIp, ...(spec.joinAddress ? [spec.joinAddress] : [])];
+/** What a node is prepared with at first boot; nothing secret. */
+export interface NodePrepSpec {
+    readonly role: "server" | "agent";
+    readonly k3sVersion: string;
+    /** Hetzner's Arm types (cax) run arm64. */
+    readonly arch: "amd64" | "arm64";
+}
+
+export function serverArch(serverType: string): NodePrepSpec["arch"] {
+    return serverType.startsWith("cax") ? "arm64" : "amd64";
+}
+
+/** The systemd unit k3s runs under, as k3s's install.sh writes it (k3s-io/k3s install.sh `create_systemd_service_file`). */
+export function k3sUnit(role: NodePrepSpec["role"]): string {
+    return [
+        "[Unit]",
+        "Description=Lightweight Kubernetes",
+        "Documentation=https://k3s.io",
+        "Wants=network-online.target",
+        "After=network-online.target platform-metadata-block.service",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+        "[Service]",
+        "Type=notify",
+        "EnvironmentFile=-/etc/default/%N",
+        // Containers keep running while k3s restarts (a config change, an upgrade).
+        "KillMode=process",
+        "Delegate=yes",
+        "User=root",
+        "LimitNOFILE=1048576",
+        "LimitNPROC=infinity",
+        "LimitCORE=infinity",
+        "TasksMax=infinity",
+        "TimeoutStartSec=0",
+        "Restart=always",
+        "RestartSec=5s",
+        "ExecStartPre=-/sbin/modprobe br_netfilter",
+        "ExecStartPre=-/sbin/modprobe overlay",
+        `ExecStart=/usr/local/bin/k3s ${role}`,
+        "",
+    ].join("\n");
+}
+
+export const METADATA_BLOCK_UNIT = [
+    "[Unit]",
+    "Description=Drop pod traffic to the cloud metadata address",
+    "Before=k3s.service k3s-agent.service",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    `ExecStart=/usr/local/sbin/node-metadata-block.sh ${CLUSTER_CIDR}`,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+].join("\n");
+
+/**
+ * netplan for the private network: DHCP on any `en*` interface (the public one
+ * is eth0), also when Hetzner attaches it after boot, which cloud-init does not
+ * configure (canonical/cloud-init#4263).
+ */
+export const PRIVATE_NETPLAN = stringify({
+    network: {
+        version: 2,
+        ethernets: {
+            "platform-private": {
+                match: { name: "en*" },
+                dhcp4: true,
+                dhcp6: false,
+                optional: true,
+            },
+        },
+    },
+});
+
+/** cloud-init user-data for one node: prepares it for k3s. Holds no secret: Hetzner serves it unauthenticated. */
+export function renderUserData(spec: NodePrepSpec): string {
+    const unitName = spec.role === "server" ? "k3s.service" : "k3s-agent.service";
     const cloudConfig = {
         // Servers must not change under a running cluster: packages are upgraded
         // deliberately, k3s by the system-upgrade-controller.
@@ -110,56 +175,40 @@ export function renderUserData(spec: K3sNodeSpec): string {
         ssh_pwauth: false,
         disable_root: false,
         write_files: [
-            {
-                path: "/etc/rancher/k3s/config.yaml",
-                owner: "root:root",
-                permissions: "0600",
-                content: stringify(k3sConfig(spec), { lineWidth: 0 }),
-            },
-            {
-                path: "/usr/local/sbin/k3s-install.sh",
-                owner: "root:root",
-                permissions: "0755",
-                content: readScript("k3s-install.sh"),
-            },
+            { path: "/etc/netplan/60-platform-private.yaml", owner: "root:root", permissions: "0600", content: PRIVATE_NETPLAN },
+            { path: "/usr/local/sbin/node-metadata-block.sh", owner: "root:root", permissions: "0755", content: readScript("node-metadata-block.sh") },
+            { path: "/etc/systemd/system/platform-metadata-block.service", owner: "root:root", permissions: "0644", content: METADATA_BLOCK_UNIT },
+            { path: `/etc/systemd/system/${unitName}`, owner: "root:root", permissions: "0644", content: k3sUnit(spec.role) },
+            { path: "/usr/local/sbin/node-prepare.sh", owner: "root:root", permissions: "0755", content: readScript("node-prepare.sh") },
         ],
-        runcmd: [["/usr/local/sbin/k3s-install.sh", ...installArgs]],
+        runcmd: [["/usr/local/sbin/node-prepare.sh", spec.k3sVersion, spec.arch]],
     };
     return `#cloud-config\n${stringify(cloudConfig, { lineWidth: 0 })}`;
 }
 
-/** Points a k3s kubeconfig (which says https://127.0.0.1:6443) at the real endpoint. */
-export function rewriteKubeconfigServer(kubeconfig: string, server: string, contextName: string): string {
-    const doc: unknown = parse(kubeconfig);
-    if (!isRecord(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) {
-        throw new Error("kubeconfig has no clusters; is k3s running on the first server?");
-    }
-    for (const entry of doc.clusters) {
-        if (isRecord(entry) && isRecord(entry.cluster)) entry.cluster.server = server;
-    }
-    // Rename k3s's generic "default" names so the file merges cleanly into ~/.kube/config.
-    renameEntries(doc, "clusters", contextName);
-    renameEntries(doc, "users", contextName);
-    renameEntries(doc, "contexts", contextName);
-    if (Array.isArray(doc.contexts)) {
-        for (const entry of doc.contexts) {
-            if (isRecord(entry) && isRecord(entry.context)) {
-                entry.context.cluster = contextName;
-                entry.context.user = contextName;
-            }
-        }
-    }
-    doc["current-context"] = contextName;
-    return stringify(doc, { lineWidth: 0 });
+/** A POSIX shell word for `arg`. */
+export function shellQuote(arg: string): string {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
 }
 
-function renameEntries(doc: Record<string, unknown>, key: string, name: string): void {
-    const list = doc[key];
-    if (Array.isArray(list)) for (const entry of list) if (isRecord(entry)) entry.name = name;
+/**
+ * One of our scripts as the command a remote.Command runs over SSH: the
+ * arguments set first, then the script's text (stdin stays free for data).
+ */
+export function remoteScript(script: string, args: readonly string[]): string {
+    return `set -- ${args.map(shellQuote).join(" ")}\n${readScript(script)}`;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-    return typeof v === "object" && v !== null && !Array.isArray(v);
+/** A kubeconfig that authenticates with a ServiceAccount token. */
+export function tokenKubeconfig(args: { server: string; caData: string; token: string; name: string }): string {
+    return stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: args.name, cluster: { server: args.server, "certificate-authority-data": args.caData } }],
+        users: [{ name: args.name, user: { token: args.token } }],
+        contexts: [{ name: args.name, context: { cluster: args.name, user: args.name } }],
+        "current-context": args.name,
+    }, { lineWidth: 0 });
 }
 
 /** Private addresses: .1 is Hetzner's gateway; servers from .11, agents from .101, the LB at .5. */

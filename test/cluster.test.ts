@@ -4,20 +4,44 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { isSecretValue } from "../tools/mock-runtime";
+import type { ConfigError } from "../components/config";
 import { Render } from "../tools/render";
 import { one, ofType, plain, render, secretInput } from "./support/stack";
 
 const SERVER = "hcloud:index/server:Server";
 
 function userData(r: Render, serverName: string): string {
-    return String(secretInput(one(r, SERVER, serverName).inputs.userData));
+    return String(plain(one(r, SERVER, serverName).inputs.userData));
 }
 
-function k3sConfigOf(r: Render, serverName: string): Record<string, unknown> {
-    const doc = parse(userData(r, serverName)) as { write_files: { path: string; content: string }[] };
-    const file = doc.write_files.find((f) => f.path === "/etc/rancher/k3s/config.yaml");
-    assert.ok(file, "user-data writes the k3s config");
-    return parse(file.content) as Record<string, unknown>;
+const APPLY = "command:remote:Command";
+
+/** The k3s config a node gets over SSH (the stdin of its apply command). */
+function k3sConfigOf(r: Render, nodeName: string, command = `${nodeName}-k3s-config`): Record<string, unknown> {
+    return parse(String(secretInput(one(r, APPLY, command).inputs.stdin))) as Record<string, unknown>;
+}
+
+/** The arguments an apply command passes to k3s-apply-config.sh (its first line: `set -- ...`). */
+function applyArgs(r: Render, command: string): string[] {
+    const [first] = String(plain(one(r, APPLY, command).inputs.create)).split("\n");
+    assert.match(first, /^set -- /);
+    return first.slice("set -- ".length).split(" ");
+}
+
+/** Every URN `urn` waits for, directly or through what it waits for. */
+function waitsFor(r: Render, name: string): Set<string> {
+    const byUrn = new Map(r.run.resources.map((x) => [x.urn, x]));
+    const start = r.run.resources.find((x) => x.name === name);
+    assert.ok(start, name);
+    const seen = new Set<string>();
+    const stack = [...start.dependencies];
+    while (stack.length > 0) {
+        const urn = stack.pop() as string;
+        if (seen.has(urn)) continue;
+        seen.add(urn);
+        stack.push(...(byUrn.get(urn)?.dependencies ?? []));
+    }
+    return new Set([...seen].map((urn) => urn.split("::").pop() as string));
 }
 
 describe("prod stack", () => {
@@ -38,34 +62,56 @@ describe("prod stack", () => {
         assert.equal(new Set(servers.map((s) => s.inputs.placementGroupId)).size, 1);
     });
 
-    it("initialises etcd on exactly one server; the others join it over the private network", () => {
-        const configs = ["prod-server-1", "prod-server-2", "prod-server-3"].map((n) => k3sConfigOf(prod, n));
-        assert.equal(configs.filter((c) => c["cluster-init"] === true).length, 1);
-        assert.equal(configs[0]["cluster-init"], true);
-        for (const c of configs.slice(1)) assert.equal(c.server, "https://10.0.1.11:6443");
-        assert.deepEqual(configs.map((c) => c["node-ip"]), ["10.0.1.11", "10.0.1.12", "10.0.1.13"]);
-        for (const s of ofType(prod, SERVER)) {
-            assert.deepEqual(plain(s.inputs.networks), [{ networkId: plain(one(prod, "hcloud:index/networkSubnet:NetworkSubnet").inputs.networkId), ip: k3sConfigOf(prod, String(s.inputs.name))["node-ip"] }]);
+    it("bootstraps etcd once, on the first server; every node joins whichever other server answers", () => {
+        const bootstrap = one(prod, APPLY, "prod-bootstrap");
+        assert.deepEqual(applyArgs(prod, "prod-bootstrap"), ["server", "prod-server-1", "10.0.1.11", "--cluster-init", "10.0.1.12", "10.0.1.13"]);
+        // Runs once in the cluster's life: a replaced server-1 gets the steady config, which joins.
+        for (const input of ["connection", "create", "stdin", "triggers"]) assert.ok(bootstrap.ignoreChanges.includes(input), input);
+        assert.deepEqual(applyArgs(prod, "prod-server-1-k3s-config"), ["server", "prod-server-1", "10.0.1.11", "10.0.1.12", "10.0.1.13"]);
+        assert.deepEqual(applyArgs(prod, "prod-server-2-k3s-config"), ["server", "prod-server-2", "10.0.1.12", "10.0.1.11", "10.0.1.13"]);
+        assert.deepEqual(applyArgs(prod, "prod-server-3-k3s-config"), ["server", "prod-server-3", "10.0.1.13", "10.0.1.11", "10.0.1.12"]);
+        assert.deepEqual(["prod-server-1", "prod-server-2", "prod-server-3"].map((n) => k3sConfigOf(prod, n)["node-ip"]), ["10.0.1.11", "10.0.1.12", "10.0.1.13"]);
+        for (const n of ["prod-server-1", "prod-server-2", "prod-server-3"]) {
+            const c = k3sConfigOf(prod, n);
+            assert.equal(c["cluster-init"], undefined);
+            assert.equal(c.server, undefined, "the node picks the server it joins");
         }
     });
 
-    it("pins k3s and lists every public and private API address in tls-san", () => {
+    it("applies a config change one server at a time: the others first, server-1 last", () => {
+        assert.ok(waitsFor(prod, "prod-server-2-k3s-config").has("prod-bootstrap"));
+        assert.ok(waitsFor(prod, "prod-server-3-k3s-config").has("prod-server-2-k3s-config"));
+        assert.ok(waitsFor(prod, "prod-server-1-k3s-config").has("prod-server-3-k3s-config"));
+        assert.ok(!waitsFor(prod, "prod-server-2-k3s-config").has("prod-server-3-k3s-config"));
+        for (const n of ["prod-server-1", "prod-server-2", "prod-server-3"]) {
+            const apply = one(prod, APPLY, `${n}-k3s-config`);
+            assert.equal(apply.inputs.logging, "stderr", "progress is logged, the config (stdin) never is");
+            assert.ok(isSecretValue(apply.inputs.stdin), `${n}: the config with the tokens is secret`);
+        }
+    });
+
+    it("lists every public and private API address in tls-san, and installs the pinned k3s at boot", () => {
         const ips = ofType(prod, "hcloud:index/primaryIp:PrimaryIp");
         assert.equal(ips.length, 3);
         const sans = k3sConfigOf(prod, "prod-server-1")["tls-san"] as string[];
         for (const ip of ["10.0.1.11", "10.0.1.12", "10.0.1.13", "10.0.1.5"]) assert.ok(sans.includes(ip), ip);
-        const publicIps = (prod.run.outputs.servers as { publicIpv4: string }[]).map((s) => s.publicIpv4);
+        const publicIps = (prod.run.outputs.servers as { publicIpv4: string }[]).map((x) => x.publicIpv4);
         for (const ip of publicIps) assert.ok(sans.includes(ip), ip);
-        assert.match(userData(prod, "prod-server-1"), /k3s-install\.sh", "server", "v1\.34\.6\+k3s1"|k3s-install\.sh\n?\s*- server\n\s*- v1\.34\.6\+k3s1/);
+        const ud = parse(userData(prod, "prod-server-1")) as { runcmd: string[][] };
+        assert.deepEqual(ud.runcmd, [["/usr/local/sbin/node-prepare.sh", "v1.34.6+k3s1", "amd64"]]);
     });
 
-    it("keeps user-data secret and never puts the Hetzner token in it", () => {
-        const token = String(secretInput(one(prod, "pulumi:providers:hcloud").inputs.token));
-        assert.match(token, /^offline-placeholder-/);
-        for (const s of ofType(prod, SERVER)) {
-            assert.ok(isSecretValue(s.inputs.userData), `${s.name} user-data must be secret (it holds the k3s token)`);
-            assert.ok(!String(plain(s.inputs.userData)).includes(token), `${s.name} user-data holds the Hetzner token`);
+    it("puts no secret in any user-data: every generated secret and secret setting is grepped for", () => {
+        const r = prod;
+        assert.ok(r.run.secretValues.size >= 5, "tokens, keys, passwords and placeholders are known to the render");
+        for (const server of ofType(r, SERVER)) {
+            assert.ok(!isSecretValue(server.inputs.userData), `${server.name}: user-data holds nothing to hide`);
+            const text = userData(r, server.name);
+            for (const secret of r.run.secretValues) assert.ok(!text.includes(secret), `${server.name} user-data holds a secret`);
         }
+        // The tokens are where they belong: in the (secret) config each node gets over SSH.
+        const server2 = k3sConfigOf(r, "prod-server-2");
+        assert.ok(r.run.secretValues.has(String(server2.token)) && r.run.secretValues.has(String(server2["agent-token"])));
     });
 
     it("never replaces a running server for a user-data, image or SSH key edit", () => {
@@ -108,16 +154,28 @@ describe("prod stack", () => {
         }
     });
 
-    it("reads the kubeconfig over SSH without logging it, and exports it as a secret pointing at the first server", () => {
-        const cmd = one(prod, "command:remote:Command");
-        assert.equal(cmd.inputs.logging, "none");
-        assert.ok(cmd.additionalSecretOutputs.includes("stdout"));
-        assert.ok(isSecretValue((cmd.inputs.connection as Record<string, unknown>).privateKey) || isSecretValue(cmd.inputs.connection));
-        const kubeconfig = String(secretInput(prod.run.outputs.kubeconfig));
+    it("reaches the cluster with a ServiceAccount token (no 365-day client certificate), issued over SSH without logging it", () => {
+        const credential = one(prod, APPLY, "prod-credential");
+        assert.equal(credential.inputs.logging, "none");
+        assert.ok(credential.additionalSecretOutputs.includes("stdout"));
+        assert.deepEqual(applyArgs(prod, "prod-credential"), ["1"]);
+        const kubeconfig = parse(String(secretInput(prod.run.outputs.kubeconfig))) as { clusters: { cluster: { server: string } }[]; users: { user: Record<string, string> }[] };
+        assert.deepEqual(Object.keys(kubeconfig.users[0].user), ["token"]);
         const firstIp = (prod.run.outputs.servers as { publicIpv4: string }[])[0].publicIpv4;
-        assert.equal((parse(kubeconfig) as { clusters: { cluster: { server: string } }[] }).clusters[0].cluster.server, `https://${firstIp}:6443`);
-        assert.equal(prod.run.outputs.apiEndpoint, `https://${firstIp}:6443`);
+        assert.equal(kubeconfig.clusters[0].cluster.server, `https://${firstIp}:6443`);
         assert.ok(isSecretValue(prod.run.outputs.sshPrivateKey));
+    });
+
+    it("gives the Kubernetes provider a stable cluster identifier, so a new endpoint or token never replaces in-cluster objects", async () => {
+        const provider = one(prod, "pulumi:providers:kubernetes");
+        assert.equal(provider.inputs.clusterIdentifier, "hetzner-k3s/prod/prod");
+        const moved = await render("prod", { "platform:apiHostname": "k8s.example.com", "platform:clusterCredentialVersion": "2" });
+        assert.equal(one(moved, "pulumi:providers:kubernetes").inputs.clusterIdentifier, provider.inputs.clusterIdentifier);
+        assert.deepEqual(applyArgs(moved, "prod-credential"), ["2"], "a new credential version issues a new token");
+    });
+
+    it("replaces a server by deleting it first (its name and addresses are needed by the new one)", () => {
+        for (const server of ofType(prod, SERVER)) assert.equal(server.deleteBeforeReplace, true, server.name);
     });
 
     it("builds the Kubernetes provider from the secret kubeconfig and passes it to every in-cluster object", () => {
@@ -202,20 +260,36 @@ describe("config changes", () => {
         }
     });
 
-    it("an agent pool joins the first server, spread over placement groups of at most 10", async () => {
+    it("an agent pool joins any server with the agent token, spread over placement groups of at most 10", async () => {
         const r = await render("prod", { "platform:agentCount": "12", "platform:agentServerType": "cpx32" });
-        const agents = ofType(r, SERVER).filter((s) => String(s.name).includes("-agent-"));
+        const agents = ofType(r, SERVER).filter((x) => String(x.name).includes("-agent-"));
         assert.equal(agents.length, 12);
         const groups = ofType(r, "hcloud:index/placementGroup:PlacementGroup");
         assert.equal(groups.length, 3);
-        const agentGroupIds = new Set(agents.map((a) => a.inputs.placementGroupId));
-        assert.equal(agentGroupIds.size, 2);
+        assert.equal(new Set(agents.map((a) => a.inputs.placementGroupId)).size, 2);
+        assert.deepEqual(applyArgs(r, "prod-agent-12-k3s-config"), ["agent", "prod-agent-12", "10.0.1.112", "10.0.1.11", "10.0.1.12", "10.0.1.13"]);
         const c = k3sConfigOf(r, "prod-agent-12");
-        assert.equal(c.server, "https://10.0.1.11:6443");
         assert.equal(c["node-ip"], "10.0.1.112");
-        assert.equal(c["cluster-init"], undefined);
+        assert.equal(c.token, k3sConfigOf(r, "prod-server-1")["agent-token"]);
+        assert.notEqual(c.token, k3sConfigOf(r, "prod-server-1").token, "agents never get the server token");
         assert.equal(one(r, SERVER, "prod-agent-1").inputs.serverType, "cpx32");
-        assert.match(userData(r, "prod-agent-1"), /- agent\n/);
+        assert.match(userData(r, "prod-agent-1"), /path: \/etc\/systemd\/system\/k3s-agent\.service/);
+    });
+
+    it("changing etcdSnapshotRetention or apiHostname reaches every server by a rolling apply, and changes no server and no in-cluster object", async () => {
+        const before = await render("prod");
+        for (const [key, value] of [["platform:etcdSnapshotRetention", "40"], ["platform:apiHostname", "k8s.example.com"]]) {
+            const after = await render("prod", { [key]: value });
+            for (const n of ["prod-server-1", "prod-server-2", "prod-server-3"]) {
+                assert.notDeepEqual(k3sConfigOf(after, n), k3sConfigOf(before, n), `${key}: ${n} gets the change`);
+                assert.deepEqual(one(after, SERVER, n).inputs, one(before, SERVER, n).inputs, `${key}: ${n} itself is untouched`);
+            }
+            const inCluster = (r: Render) => r.run.resources.filter((x) => x.custom && x.type.startsWith("kubernetes:")).map((x) => [x.name, x.inputs]);
+            assert.deepEqual(inCluster(after), inCluster(before), `${key}: no in-cluster object changes`);
+        }
+        const after = await render("prod", { "platform:apiHostname": "k8s.example.com" });
+        assert.ok((k3sConfigOf(after, "prod-server-2")["tls-san"] as string[]).includes("k8s.example.com"));
+        assert.equal(k3sConfigOf(await render("prod", { "platform:etcdSnapshotRetention": "40" }), "prod-server-3")["etcd-snapshot-retention"], 40);
     });
 
     it("with loadBalancerApi the LB also serves 6443 and the kubeconfig points at it", async () => {
@@ -231,21 +305,81 @@ describe("config changes", () => {
         assert.ok((k3sConfigOf(r, "prod-server-2")["tls-san"] as string[]).includes("k8s.example.com"));
     });
 
-    it("etcd snapshots go to S3 when configured, with the secret key only inside secret user-data", async () => {
+    it("etcd snapshots go to S3 when configured; k3s reads the keys from a Secret, never from a node's disk or user-data", async () => {
         const r = await render("prod", {
             "platform:etcdS3Bucket": "etcd-snapshots", "platform:etcdS3AccessKey": "AKID", "platform:etcdS3SecretKey": "s3-secret-value-123",
         }, ["platform:etcdS3SecretKey"]);
         const c = k3sConfigOf(r, "prod-server-1");
-        assert.equal(c["etcd-s3-bucket"], "etcd-snapshots");
-        assert.equal(c["etcd-s3-secret-key"], "s3-secret-value-123");
+        assert.equal(c["etcd-s3"], true);
+        assert.equal(c["etcd-s3-config-secret"], "k3s-etcd-snapshot-s3-config");
+        assert.ok(!JSON.stringify(c).includes("s3-secret-value-123"));
+        const secret = one(r, "kubernetes:core/v1:Secret", "prod-etcd-s3");
+        assert.deepEqual(plain(secret.inputs.metadata), { name: "k3s-etcd-snapshot-s3-config", namespace: "kube-system" });
+        const data = secretInput(secret.inputs.stringData) as Record<string, string>;
+        assert.equal(data["etcd-s3-bucket"], "etcd-snapshots");
+        assert.equal(data["etcd-s3-secret-key"], "s3-secret-value-123");
         for (const text of r.files.values()) assert.ok(!text.includes("s3-secret-value-123"));
     });
 
-    it("the dev stack is one unprotected server without a load balancer", async () => {
+    it("the dev stack is one unprotected server without a load balancer, bootstrapped once", async () => {
         const r = await render("dev");
-        assert.deepEqual(ofType(r, SERVER).map((s) => [s.inputs.serverType, s.inputs.deleteProtection]), [["cx23", false]]);
+        assert.deepEqual(ofType(r, SERVER).map((x) => [x.inputs.serverType, x.inputs.deleteProtection]), [["cx23", false]]);
         assert.equal(ofType(r, "hcloud:index/loadBalancer:LoadBalancer").length, 0);
-        assert.equal(k3sConfigOf(r, "dev-server-1")["cluster-init"], true);
+        assert.deepEqual(applyArgs(r, "dev-bootstrap"), ["server", "dev-server-1", "10.0.1.11", "--cluster-init"]);
+        assert.deepEqual(applyArgs(r, "dev-server-1-k3s-config"), ["server", "dev-server-1", "10.0.1.11"]);
+    });
+});
+
+describe("a cluster that already runs (live Hetzner state)", () => {
+    const liveServer = (n: number, extra: Record<string, unknown> = {}) => ({
+        name: `prod-server-${n}`, status: "running", serverType: "cx33", location: "fsn1", ipv4Address: `203.0.113.${n}`,
+        labels: { cluster: "prod", role: "server" }, networks: [{ ip: `10.0.1.${10 + n}`, networkId: 1 }], ...extra,
+    });
+    const live = (servers: Record<string, unknown>[]) => ({ servers, networks: [{ name: "prod", ipRange: "10.0.0.0/16", labels: { cluster: "prod" } }] });
+
+    it("reaches the API and issues credentials through a running server when server-1 is down", async () => {
+        const r = await render("prod", {}, [], live([liveServer(1, { status: "off" }), liveServer(2), liveServer(3)]));
+        assert.equal(r.run.outputs.apiEndpoint, "https://203.0.113.2:6443");
+        const credential = one(r, APPLY, "prod-credential");
+        assert.equal((plain(credential.inputs.connection) as { host: string }).host, "203.0.113.2");
+        assert.ok(credential.ignoreChanges.includes("connection"), "a different host never re-issues the credential");
+    });
+
+    it("accepts an edit that keeps the topology", async () => {
+        const r = await render("prod", { "platform:etcdSnapshotRetention": "40" }, [], live([liveServer(1), liveServer(2), liveServer(3)]));
+        assert.equal(ofType(r, SERVER).length, 3);
+    });
+
+    async function refusal(overrides: Record<string, string>, servers = [liveServer(1), liveServer(2), liveServer(3)]): Promise<{ key: string; message: string; fix: string }[]> {
+        try {
+            await render("prod", overrides, [], live(servers));
+        } catch (err) {
+            if (err instanceof Error && err.name === "ConfigError") return (err as ConfigError).problems.map((p) => ({ ...p }));
+            throw err;
+        }
+        assert.fail("the edit was not refused");
+    }
+
+    it("refuses edits that would break it, naming the key, why, and a command that restores the running value", async () => {
+        const cases: [Record<string, string>, string, RegExp, string][] = [
+            [{ "platform:controlPlaneCount": "1" }, "platform:controlPlaneCount", /would delete prod-server-2, prod-server-3 without removing their etcd members/, "pulumi config set platform:controlPlaneCount 3"],
+            [{ "platform:networkCidr": "10.1.0.0/16", "platform:subnetCidr": "10.1.1.0/24" }, "platform:networkCidr", /re-address every node under etcd/, "pulumi config set platform:networkCidr 10.0.0.0/16"],
+            [{ "platform:subnetCidr": "10.0.2.0/24" }, "platform:subnetCidr", /outside 10\.0\.2\.0\/24/, "pulumi config set platform:subnetCidr 10.0.1.0/24"],
+            [{ "platform:location": "nbg1" }, "platform:location", /runs in fsn1/, "pulumi config set platform:location fsn1"],
+            [{ "platform:controlPlaneServerType": "cx43" }, "platform:controlPlaneServerType", /powers them off together/, "pulumi config set platform:controlPlaneServerType cx33"],
+        ];
+        for (const [overrides, key, message, fix] of cases) {
+            const problems = await refusal(overrides);
+            const p = problems.find((x) => x.key === key);
+            assert.ok(p, `${JSON.stringify(overrides)}: ${JSON.stringify(problems)}`);
+            assert.match(p.message, message);
+            assert.equal(p.fix, fix);
+        }
+    });
+
+    it("lets a resize through once one server was resized by the runbook", async () => {
+        const r = await render("prod", { "platform:controlPlaneServerType": "cx43" }, [], live([liveServer(1, { serverType: "cx43" }), liveServer(2), liveServer(3)]));
+        assert.equal(ofType(r, SERVER).length, 3);
     });
 });
 

@@ -44,8 +44,11 @@ describe("npm run render -- --stack prod", () => {
         assert.ok(Array.isArray(resources));
         const server = resources.find((r) => r.name === "prod-server-1");
         assert.equal(server?.parent, "platform:cluster:K3sCluster::prod");
-        assert.equal((server?.inputs as { userData: string }).userData, "[secret]");
+        // User-data holds no secret, so it is shown as is, and written beside.
+        const userData = (server?.inputs as { userData: string }).userData;
+        assert.match(userData, /^#cloud-config\n/);
         assert.deepEqual(fs.readdirSync(path.join(out, "cloud-init")).sort(), ["prod-server-1.yaml", "prod-server-2.yaml", "prod-server-3.yaml"]);
+        assert.equal(fs.readFileSync(path.join(out, "cloud-init", "prod-server-1.yaml"), "utf8"), userData);
         const k8sFiles = fs.readdirSync(path.join(out, "k8s"));
         const objects = resources.filter((r) => r.type.startsWith("kubernetes:") && typeof (r.inputs as { kind?: unknown }).kind === "string");
         assert.equal(k8sFiles.length, objects.length);
@@ -60,7 +63,8 @@ describe("npm run render -- --stack prod", () => {
         for (const secret of programRun.secretValues) {
             for (const text of texts) assert.ok(!text.includes(secret), "a secret value leaked into the render");
         }
-        assert.ok(texts.some((t) => t.includes("token: [secret]")), "the redaction marker shows where a secret was");
+        // The k3s config with the tokens is the stdin of each node's apply command.
+        assert.ok(texts.some((t) => t.includes('"stdin": "[secret]"')), "the redaction marker shows where a secret was");
     });
 });
 

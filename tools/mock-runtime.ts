@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 // The mock monitor does not pass a resource's parent or options to `Mocks`;
 // a subclass sees the raw request. Internal module, pinned by package-lock.
-import { MockMonitor, type MockResourceArgs, type MockResourceResult, type Mocks } from "@pulumi/pulumi/runtime/mocks";
+import { type MockCallArgs, MockMonitor, type MockResourceArgs, type MockResourceResult, type Mocks } from "@pulumi/pulumi/runtime/mocks";
 import { setMockOptions } from "@pulumi/pulumi/runtime/settings";
 
 export interface RecordedResource {
@@ -26,6 +26,8 @@ export interface RecordedResource {
     readonly dependencies: readonly string[];
     readonly ignoreChanges: readonly string[];
     readonly additionalSecretOutputs: readonly string[];
+    /** Replaced by deleting the old one first (it holds names or addresses the new one needs). */
+    readonly deleteBeforeReplace: boolean;
     /** How long the engine lets the provider wait ("20m"); absent: the provider's default. */
     readonly customTimeouts?: { readonly create?: string; readonly update?: string; readonly delete?: string };
 }
@@ -46,6 +48,14 @@ export interface ProgramRunOptions {
     readonly secretKeys: readonly string[];
     /** The program; its resolved return value becomes the stack outputs. */
     readonly program: () => unknown;
+    /** What the cloud already holds (an earlier `pulumi up`); absent: an empty project. */
+    readonly live?: LiveCloud;
+}
+
+/** Servers and networks a data source (hcloud getServers, getNetworks) finds, as the provider returns them. */
+export interface LiveCloud {
+    readonly servers?: readonly Record<string, unknown>[];
+    readonly networks?: readonly Record<string, unknown>[];
 }
 
 /** The wrapper Pulumi's RPC layer puts around a secret value. */
@@ -66,6 +76,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
+    getDeletebeforereplace(): boolean;
     getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
     getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 }
@@ -96,6 +107,7 @@ class RecordingMonitor extends MockMonitor {
                 dependencies: req.getDependenciesList(),
                 ignoreChanges: req.getIgnorechangesList(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                deleteBeforeReplace: req.getDeletebeforereplace(),
                 customTimeouts: customTimeouts(req.getCustomtimeouts()),
             },
         };
@@ -110,6 +122,7 @@ class RecordingMonitor extends MockMonitor {
 /** Deterministic fake provider outputs, keyed by resource type. */
 class FakeCloud implements Mocks {
     readonly secretValues = new Set<string>();
+    live: LiveCloud = {};
     private nextId = 1000;
     private nextServerIp = 1;
     private nextLbIp = 1;
@@ -161,7 +174,8 @@ class FakeCloud implements Mocks {
                 break;
             }
             case "command:remote:Command":
-                state.stdout = this.fakeKubeconfig(args.name);
+                // k3s-credential.sh prints the ServiceAccount token and the cluster CA; the others log to stderr only.
+                state.stdout = args.name.endsWith("-credential") ? this.fakeCredential(args.name) : "";
                 state.stderr = "";
                 break;
             default:
@@ -170,38 +184,38 @@ class FakeCloud implements Mocks {
         return { id, state };
     }
 
-    call(): Record<string, unknown> {
-        return {};
+    call(args: MockCallArgs): Record<string, unknown> {
+        const selector = typeof args.inputs.withSelector === "string" ? args.inputs.withSelector : "";
+        const selected = (items: readonly Record<string, unknown>[] | undefined) => (items ?? []).filter((item) => matchesSelector(item.labels, selector));
+        switch (args.token) {
+            case "hcloud:index/getServers:getServers": {
+                const statuses = Array.isArray(args.inputs.withStatuses) ? args.inputs.withStatuses.map(String) : undefined;
+                return { servers: selected(this.live.servers).filter((x) => !statuses || statuses.includes(String(x.status))) };
+            }
+            case "hcloud:index/getNetworks:getNetworks":
+                return { networks: selected(this.live.networks) };
+            default:
+                return {};
+        }
     }
 
-    /** What k3s writes to /etc/rancher/k3s/k3s.yaml, with fake credentials. */
-    private fakeKubeconfig(name: string): string {
-        const ca = Buffer.from(`offline-render-ca/${name}`).toString("base64");
-        const cert = Buffer.from(`offline-render-client-cert/${name}`).toString("base64");
-        const key = this.secret(`kubeconfig-client-key/${name}`, 48);
-        return [
-            "apiVersion: v1",
-            "clusters:",
-            "- cluster:",
-            `    certificate-authority-data: ${ca}`,
-            "    server: https://127.0.0.1:6443",
-            "  name: default",
-            "contexts:",
-            "- context:",
-            "    cluster: default",
-            "    user: default",
-            "  name: default",
-            "current-context: default",
-            "kind: Config",
-            "preferences: {}",
-            "users:",
-            "- name: default",
-            "  user:",
-            `    client-certificate-data: ${cert}`,
-            `    client-key-data: ${key}`,
-            "",
-        ].join("\n");
+    /** What k3s-credential.sh prints: a ServiceAccount token and the cluster CA, base64. */
+    private fakeCredential(name: string): string {
+        const token = Buffer.from(`offline-token.${this.secret(`sa-token/${name}`, 48)}`).toString("base64");
+        this.secretValues.add(token);
+        const caData = Buffer.from(`offline-render-ca/${name}`).toString("base64");
+        return JSON.stringify({ token, caData });
     }
+}
+
+/** An equality-based label selector ("a=b,c=d") over a resource's labels. */
+function matchesSelector(labels: unknown, selector: string): boolean {
+    if (selector === "") return true;
+    const have = (typeof labels === "object" && labels !== null ? labels : {}) as Record<string, unknown>;
+    return selector.split(",").every((term) => {
+        const [key, value] = term.split("=");
+        return have[key] === value;
+    });
 }
 
 /** The stack's outputs as the engine received them, secret ones still wrapped. */
@@ -220,6 +234,7 @@ function stackOutputs(monitor: MockMonitor): Record<string, unknown> {
  */
 export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun> {
     const fake = new FakeCloud(`${options.project}/${options.stack}`);
+    fake.live = options.live ?? {};
     const monitor = new RecordingMonitor(fake);
     // setMocks switches on the SDK features mocks support; then swap in our recording monitor.
     await pulumi.runtime.setMocks(fake, options.project, options.stack, false);
@@ -230,11 +245,21 @@ export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun
         if (value) fake.secretValues.add(value);
     }
 
+    // A program that fails (bad config, a refused edit) fails the run, not the
+    // stack resource: Pulumi's stack would leave its outputs' promises rejected
+    // and unobserved.
+    let failure: { error: unknown } | undefined;
     await pulumi.runtime.runInPulumiStack(async () => {
-        const result = await options.program();
-        return (result ?? {}) as pulumi.Inputs;
+        try {
+            const result = await options.program();
+            return (result ?? {}) as pulumi.Inputs;
+        } catch (error) {
+            failure = { error };
+            return {};
+        }
     });
     await pulumi.runtime.disconnect();
+    if (failure) throw failure.error;
     const outputs = stackOutputs(monitor);
 
     const resources = monitor.recorded.map(({ resource, urn }): RecordedResource => {

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { isConfigError } from "../components/config";
-import { isSecretValue, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
+import { isSecretValue, LiveCloud, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
@@ -92,12 +92,12 @@ function fileSafe(s: string): string {
 }
 
 /** Renders a stack from its Pulumi.<stack>.yaml, with optional `key=value` overrides. */
-export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}, secretKeys: readonly string[] = []): Promise<Render> {
-    return renderConfig(withPlaceholderHcloudToken(withOverrides(readStackConfig(PROJECT_DIR, stack), overrides, secretKeys)));
+export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}, secretKeys: readonly string[] = [], live?: LiveCloud): Promise<Render> {
+    return renderConfig(withPlaceholderHcloudToken(withOverrides(readStackConfig(PROJECT_DIR, stack), overrides, secretKeys)), live);
 }
 
 /** Runs the program with `sc` and builds every output file in memory. */
-export async function renderConfig(sc: StackConfig): Promise<Render> {
+export async function renderConfig(sc: StackConfig, live?: LiveCloud): Promise<Render> {
     const stack = sc.stack;
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
@@ -117,6 +117,7 @@ export async function renderConfig(sc: StackConfig): Promise<Render> {
             config: sc.config,
             secretKeys: sc.secretKeys,
             program: () => require(indexPath) as Record<string, unknown>,
+            live,
         });
     } finally {
         if (savedToken !== undefined) process.env.HCLOUD_TOKEN = savedToken;
