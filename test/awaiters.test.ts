@@ -16,7 +16,7 @@ import { PLAN_CRD } from "../components/upgrade-controller";
 import { TRAEFIK_MIDDLEWARE_CRD } from "../components/ingress";
 import type { RecordedResource } from "../tools/mock-runtime";
 import type { Render } from "../tools/render";
-import { ofType, plain, render } from "./support/stack";
+import { ofType, plain, render, transitiveDependencies } from "./support/stack";
 
 /** The CRDs this program does not create, and who installs them in a hetzner-mode cluster. */
 const FOREIGN_CRDS: Record<string, string> = {
@@ -35,20 +35,6 @@ function minutes(duration: string | undefined): number {
 
 function metadata(r: RecordedResource): { name: string; namespace?: string; annotations?: Record<string, string> } {
     return plain(r.inputs.metadata) as { name: string; namespace?: string; annotations?: Record<string, string> };
-}
-
-/** Every URN `r` waits for, directly or through what it waits for. */
-function transitiveDependencies(r: Render, start: RecordedResource): Set<string> {
-    const byUrn = new Map(r.run.resources.map((x) => [x.urn, x]));
-    const seen = new Set<string>();
-    const stack = [...start.dependencies];
-    while (stack.length > 0) {
-        const urn = stack.pop() as string;
-        if (seen.has(urn)) continue;
-        seen.add(urn);
-        stack.push(...(byUrn.get(urn)?.dependencies ?? []));
-    }
-    return seen;
 }
 
 /** The CRDs each in-cluster wait Job waits for (its kubectl arguments). */

@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { isSecretValue } from "../tools/mock-runtime";
 import type { ConfigError } from "../components/config";
 import { Render } from "../tools/render";
-import { one, ofType, plain, render, secretInput } from "./support/stack";
+import { one, ofType, plain, render, secretInput, transitiveDependencies } from "./support/stack";
 
 const SERVER = "hcloud:index/server:Server";
 
@@ -28,20 +28,11 @@ function applyArgs(r: Render, command: string): string[] {
     return first.slice("set -- ".length).split(" ");
 }
 
-/** Every URN `urn` waits for, directly or through what it waits for. */
+/** The names of everything the resource `name` waits for, directly or through what it waits for. */
 function waitsFor(r: Render, name: string): Set<string> {
-    const byUrn = new Map(r.run.resources.map((x) => [x.urn, x]));
     const start = r.run.resources.find((x) => x.name === name);
     assert.ok(start, name);
-    const seen = new Set<string>();
-    const stack = [...start.dependencies];
-    while (stack.length > 0) {
-        const urn = stack.pop() as string;
-        if (seen.has(urn)) continue;
-        seen.add(urn);
-        stack.push(...(byUrn.get(urn)?.dependencies ?? []));
-    }
-    return new Set([...seen].map((urn) => urn.split("::").pop() as string));
+    return new Set([...transitiveDependencies(r, start)].map((urn) => urn.split("::").pop() as string));
 }
 
 describe("prod stack", () => {

@@ -27,3 +27,17 @@ export function secretInput(value: unknown): unknown {
 export function plain(value: unknown): unknown {
     return isSecretValue(value) ? value.value : value;
 }
+
+/** Every URN `start` waits for, directly or through what it waits for (dependsOn and input dependencies). */
+export function transitiveDependencies(r: Render, start: RecordedResource): Set<string> {
+    const byUrn = new Map(r.run.resources.map((x) => [x.urn, x]));
+    const seen = new Set<string>();
+    const stack = [...start.dependencies];
+    while (stack.length > 0) {
+        const urn = stack.pop() as string;
+        if (seen.has(urn)) continue;
+        seen.add(urn);
+        stack.push(...(byUrn.get(urn)?.dependencies ?? []));
+    }
+    return seen;
+}
