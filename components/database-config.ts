@@ -1,17 +1,21 @@
-// Database settings: the in-cluster PostgreSQL + PgBouncer tier (sizes, pool,
-// backups, restore drill, password versions) or an external database URL.
+// Database settings: the in-cluster tier on CloudNativePG (instances, sizes,
+// pooler, backups, restore drill, password versions) or an external database URL.
 // Parsed with the rest of stack config by components/config.ts.
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigProblem, cpuQuantity, cron, integer, s3Endpoint } from "./config-schema";
 import { connectionBudget, memoryMiB } from "./database-render";
+import { POSTGRES_IMAGES, PostgresMajor } from "./versions";
 
 export const DATABASE_DEFAULTS = {
     databaseMode: "cluster",
+    postgresInstances: 3,
+    postgresMajor: 17,
+    cnpgOperator: "install",
     postgresStorage: "20Gi",
     postgresCpu: "1",
     postgresMemory: "2Gi",
-    postgresMaxConnections: 100,
+    postgresMaxConnections: 200,
     pgbouncerPoolSize: 20,
     pgbouncerReservePool: 5,
     pgbouncerMaxClientConn: 100,
@@ -22,7 +26,7 @@ export const DATABASE_DEFAULTS = {
     restoreDrillSchedule: "0 5 * * 0",
 } as const;
 
-/** Connections PostgreSQL keeps beyond the pools: superusers, backups, the drill, migrations, role changes. */
+/** Connections PostgreSQL keeps beyond the pools: superusers, backups, the drill, migrations, the operator. */
 export const RESERVED_CONNECTIONS = 10;
 /** What an app opens per pod when it does not set DB_MAX_CONNECTIONS (the sample API's default). */
 export const DEFAULT_DB_MAX_CONNECTIONS = 10;
@@ -37,6 +41,13 @@ export interface S3Settings {
 
 export interface ClusterDatabaseSettings {
     readonly mode: "cluster";
+    /** PostgreSQL instances of the CloudNativePG Cluster: a primary and streaming replicas. */
+    readonly instances: number;
+    readonly major: PostgresMajor;
+    /** install: this program installs the CloudNativePG operator; existing: the cluster runs one. */
+    readonly operator: "install" | "existing";
+    /** Existing mode: the StorageClass for the data (absent: the cluster's default). */
+    readonly storageClass?: string;
     readonly storage: string;
     readonly cpu: string;
     readonly memory: string;
@@ -77,6 +88,13 @@ export function hasSecureSslmode(url: string): boolean {
 export const databaseSchemaShape = {
     databaseMode: z.enum(["cluster", "external"], { error: "must be 'cluster' or 'external'" }).default(DATABASE_DEFAULTS.databaseMode),
     databaseUrl: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u), "must be a postgresql:// URL").optional(),
+    postgresInstances: integer(1, 9).default(DATABASE_DEFAULTS.postgresInstances),
+    postgresMajor: z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v),
+        z.union(Object.keys(POSTGRES_IMAGES).map((m) => z.literal(Number(m))) as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]],
+            { error: `must be a PostgreSQL major: ${Object.keys(POSTGRES_IMAGES).join(", ")}` }))
+        .default(DATABASE_DEFAULTS.postgresMajor),
+    cnpgOperator: z.enum(["install", "existing"], { error: "must be 'install' or 'existing'" }).default(DATABASE_DEFAULTS.cnpgOperator),
+    postgresStorageClass: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a StorageClass name").optional(),
     postgresStorage: gibAtLeast(10).default(DATABASE_DEFAULTS.postgresStorage),
     postgresCpu: cpuQuantity.default(DATABASE_DEFAULTS.postgresCpu),
     postgresMemory: gibAtLeast(0.5).default(DATABASE_DEFAULTS.postgresMemory),
@@ -84,7 +102,8 @@ export const databaseSchemaShape = {
     pgbouncerPoolSize: integer(1, 1000).default(DATABASE_DEFAULTS.pgbouncerPoolSize),
     pgbouncerReservePool: integer(0, 100).default(DATABASE_DEFAULTS.pgbouncerReservePool),
     pgbouncerMaxClientConn: integer(10, 100_000).default(DATABASE_DEFAULTS.pgbouncerMaxClientConn),
-    pgbouncerReplicas: integer(1, 10).default(DATABASE_DEFAULTS.pgbouncerReplicas),
+    // At least two: a PgBouncer restart or node loss must not cut every app off.
+    pgbouncerReplicas: integer(2, 10).default(DATABASE_DEFAULTS.pgbouncerReplicas),
     backupSchedule: cron.default(DATABASE_DEFAULTS.backupSchedule),
     backupRetentionDays: integer(1, 3650).default(DATABASE_DEFAULTS.backupRetentionDays),
     backupStorage: gibAtLeast(1).default(DATABASE_DEFAULTS.backupStorage),
@@ -100,6 +119,10 @@ export const databaseSchemaShape = {
 export const DATABASE_FIXES: Record<string, string> = {
     databaseMode: "pulumi config set platform:databaseMode cluster   # or external",
     databaseUrl: "pulumi config set --secret platform:databaseUrl 'postgresql://user:pw@host/db?sslmode=require'",
+    postgresInstances: "pulumi config set platform:postgresInstances 3",
+    postgresMajor: "pulumi config set platform:postgresMajor 17",
+    cnpgOperator: "pulumi config set platform:cnpgOperator install   # or existing",
+    postgresStorageClass: "pulumi config set platform:postgresStorageClass <a StorageClass with reclaimPolicy Retain>",
     postgresStorage: "pulumi config set platform:postgresStorage 20Gi",
     postgresCpu: "pulumi config set platform:postgresCpu 1",
     postgresMemory: "pulumi config set platform:postgresMemory 2Gi",
@@ -135,6 +158,11 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
     const add = (key: string, message: string, fix = DATABASE_FIXES[key]) => problems.push({ key: `platform:${key}`, message, fix });
     const users = apps.filter((a) => a.database);
     for (const app of users) {
+        const perPod = app.env.DB_MAX_CONNECTIONS;
+        if (perPod !== undefined && !/^[1-9]\d*$/.test(perPod)) {
+            add(`apps.${app.name}.env.DB_MAX_CONNECTIONS`, `must be a whole number of connections per pod, at least 1 (got '${perPod}'): the connection budget is computed from it`,
+                `pulumi config set --path 'platform:apps.${app.name}.env.DB_MAX_CONNECTIONS' ${DEFAULT_DB_MAX_CONNECTIONS}`);
+        }
         for (const name of ["DATABASE_URL", "DATABASE_DIRECT_URL"]) {
             if (app.secretNames.includes(name)) {
                 add(`apps.${app.name}.secrets.${name}`, `is set by the platform for an app with database: true; remove it`, `pulumi config rm --path 'platform:apps.${app.name}.secrets.${name}'`);
@@ -157,9 +185,10 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
     if (s3.some((k) => v[k] !== undefined)) {
         for (const k of s3) if (v[k] === undefined) add(k, "is required for backup upload to S3 (set backupS3Bucket, backupS3AccessKey and backupS3SecretKey, or none)");
     }
-    if (users.length > 0 && v.pgbouncerMaxClientConn !== undefined && v.pgbouncerPoolSize !== undefined && v.pgbouncerReservePool !== undefined
+    const budgeted = users.filter((a) => a.env.DB_MAX_CONNECTIONS === undefined || /^[1-9]\d*$/.test(a.env.DB_MAX_CONNECTIONS));
+    if (budgeted.length > 0 && v.pgbouncerMaxClientConn !== undefined && v.pgbouncerPoolSize !== undefined && v.pgbouncerReservePool !== undefined
         && v.pgbouncerReplicas !== undefined && v.postgresMaxConnections !== undefined) {
-        const budget = connectionBudget(users.map((a) => ({
+        const budget = connectionBudget(budgeted.map((a) => ({
             name: a.name,
             maxPods: a.maxPods,
             perPod: Number(a.env.DB_MAX_CONNECTIONS ?? DEFAULT_DB_MAX_CONNECTIONS),
@@ -187,6 +216,10 @@ export function toDatabaseSettings(v: ParsedDatabase): DatabaseSettings {
     }
     return {
         mode: "cluster",
+        instances: v.postgresInstances,
+        major: v.postgresMajor as PostgresMajor,
+        operator: v.cnpgOperator,
+        storageClass: v.postgresStorageClass,
         storage: v.postgresStorage,
         cpu: v.postgresCpu,
         memory: v.postgresMemory,

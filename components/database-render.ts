@@ -1,90 +1,8 @@
-// Pure renderers for the database tier: pgbouncer.ini, its userlist, the
-// PostgreSQL settings derived from the pod's memory, connection URLs, and the
-// connection budget check. Tests run real PgBouncer and PostgreSQL on exactly
-// this text.
-
-export interface PgbouncerDatabase {
-    /** Name clients connect to. */
-    readonly name: string;
-    readonly host: string;
-    readonly port: number;
-    readonly dbname: string;
-}
-
-export interface PgbouncerSettings {
-    readonly listenAddr: string;
-    readonly listenPort: number;
-    readonly authFile: string;
-    readonly databases: readonly PgbouncerDatabase[];
-    /** Server connections per (database, user) pair. */
-    readonly poolSize: number;
-    /** Extra server connections when a client waited `reservePoolTimeout` seconds. */
-    readonly reservePoolSize: number;
-    readonly maxClientConn: number;
-    /** May run RELOAD, SHOW, PAUSE on the admin console (database "pgbouncer"). */
-    readonly adminUser: string;
-    /**
-     * PgBouncer 1.21+ tracks prepared statements in transaction mode. Older
-     * versions (Debian's 1.18) reject the setting, so tests can turn it off.
-     */
-    readonly preparedStatements: boolean;
-    /** Directory for the Unix socket; empty disables it. */
-    readonly unixSocketDir: string;
-}
-
-function iniValue(v: string | number): string {
-    return String(v);
-}
-
-/** pgbouncer.ini: transaction pooling with SCRAM authentication (seed 001's pool sizes by default). */
-export function pgbouncerIni(s: PgbouncerSettings): string {
-    const databases = s.databases.map((d) => `${d.name} = host=${d.host} port=${d.port} dbname=${d.dbname}`);
-    const settings: [string, string | number][] = [
-        ["listen_addr", s.listenAddr],
-        ["listen_port", s.listenPort],
-        ["unix_socket_dir", s.unixSocketDir],
-        ["auth_type", "scram-sha-256"],
-        ["auth_file", s.authFile],
-        ["admin_users", s.adminUser],
-        ["stats_users", s.adminUser],
-        ["pool_mode", "transaction"],
-        ["default_pool_size", s.poolSize],
-        ["min_pool_size", 0],
-        ["reserve_pool_size", s.reservePoolSize],
-        ["reserve_pool_timeout", 3],
-        ["max_client_conn", s.maxClientConn],
-        // Drivers send these at startup; PgBouncer would otherwise refuse the connection.
-        ["ignore_startup_parameters", "extra_float_digits,options"],
-        ["server_reset_query", "DISCARD ALL"],
-        ["server_idle_timeout", 300],
-        ["server_lifetime", 3600],
-        ["query_wait_timeout", 60],
-        ["log_connections", 0],
-        ["log_disconnections", 0],
-        ["log_pooler_errors", 1],
-        ...(s.preparedStatements ? [["max_prepared_statements", 200] as [string, number]] : []),
-    ];
-    return [
-        "; Rendered by components/database-render.ts",
-        "[databases]",
-        ...databases,
-        "",
-        "[pgbouncer]",
-        ...settings.map(([k, v]) => `${k} = ${iniValue(v)}`),
-        "",
-    ].join("\n");
-}
-
-export interface Credential {
-    readonly user: string;
-    readonly password: string;
-}
-
-/** The auth_file: one `"user" "password"` line each; PgBouncer runs SCRAM with clients and servers from it. */
-export function pgbouncerUserlist(users: readonly Credential[]): string {
-    const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
-    return users.map((u) => `${quote(u.user)} ${quote(u.password)}`).join("\n") + "\n";
-}
+// Pure builders of the database tier on CloudNativePG: the Cluster, Pooler and
+// Database objects, the login roles that alternate on password rotation, the
+// PostgreSQL parameters derived from the pod's memory, connection URLs, and the
+// connection budget check. Tested directly and against the CNPG CRD schemas.
+import type { ClusterDatabaseSettings } from "./database-config";
 
 /** Kubernetes memory quantity ("1Gi", "512Mi") in MiB. */
 export function memoryMiB(quantity: string): number {
@@ -96,6 +14,7 @@ export function memoryMiB(quantity: string): number {
 /**
  * postgresql.conf settings sized to the pod: shared_buffers a quarter of its
  * memory, effective_cache_size three quarters (the usual starting points).
+ * None is one CloudNativePG fixes or forbids (pkg/postgres/configuration.go).
  */
 export function postgresSettings(memory: string, maxConnections: number): Record<string, string> {
     const mib = memoryMiB(memory);
@@ -107,7 +26,6 @@ export function postgresSettings(memory: string, maxConnections: number): Record
         work_mem: `${Math.max(1, Math.floor(mib / (4 * maxConnections)))}MB`,
         password_encryption: "scram-sha-256",
         log_min_duration_statement: "1000",
-        log_connections: "off",
     };
 }
 
@@ -151,7 +69,8 @@ export interface Budget {
  */
 export function connectionBudget(apps: readonly BudgetApp[], l: BudgetLimits): Budget {
     const clients = apps.reduce((sum, a) => sum + a.maxPods * a.perPod, 0);
-    const serverConnections = apps.length * (l.poolSize + l.reservePoolSize) * l.pgbouncerReplicas;
+    // PgBouncer pools per (database, user): both login roles of an app hold a pool while a rotation rolls out.
+    const serverConnections = apps.length * LOGIN_SLOTS.length * (l.poolSize + l.reservePoolSize) * l.pgbouncerReplicas;
     const needed = serverConnections + l.reservedConnections;
     const parts = apps.map((a) => `${a.name} ${a.maxPods} pods x ${a.perPod}`).join(" + ");
     return {
@@ -161,7 +80,138 @@ export function connectionBudget(apps: readonly BudgetApp[], l: BudgetLimits): B
             ? `apps can open ${clients} client connections (${parts}) but PgBouncer accepts ${l.maxClientConn} (max_client_conn): lower DB_MAX_CONNECTIONS or replicas, or raise pgbouncerMaxClientConn`
             : undefined,
         serverProblem: needed > l.postgresMaxConnections
-            ? `PgBouncer can open ${serverConnections} server connections (${apps.length} database(s) x (pool ${l.poolSize} + reserve ${l.reservePoolSize}) x ${l.pgbouncerReplicas} replicas) plus ${l.reservedConnections} reserved, ${needed} in all, but PostgreSQL allows ${l.postgresMaxConnections} (max_connections): raise postgresMaxConnections or lower pgbouncerPoolSize`
+            ? `PgBouncer can open ${serverConnections} server connections (${apps.length} database(s) x ${LOGIN_SLOTS.length} login roles x (pool ${l.poolSize} + reserve ${l.reservePoolSize}) x ${l.pgbouncerReplicas} replicas) plus ${l.reservedConnections} reserved, ${needed} in all, but PostgreSQL allows ${l.postgresMaxConnections} (max_connections): raise postgresMaxConnections or lower pgbouncerPoolSize`
             : undefined,
     };
+}
+
+// ---------------------------------------------------------------- roles and rotation
+
+/**
+ * Each app has an owner role `app_<slug>` (no login; owns its database and,
+ * through the login roles' `SET role`, every object they create) and two login
+ * roles that alternate: a rotation gives the idle one a new password and moves
+ * the app to it, while pods still running keep the other one, which stays valid
+ * until the next rotation. No login fails at any point of the rollout.
+ */
+export const LOGIN_SLOTS = [1, 2] as const;
+export type LoginSlot = (typeof LOGIN_SLOTS)[number];
+
+export function ownerRole(app: string): string {
+    return `app_${app.replace(/-/g, "_")}`;
+}
+
+export function loginRole(app: string, slot: LoginSlot): string {
+    return `${ownerRole(app)}_${slot}`;
+}
+
+/** The login role a password version uses: 1, 3, 5... slot 1; 2, 4... slot 2. */
+export function activeSlot(version: number): LoginSlot {
+    return version % 2 === 1 ? 1 : 2;
+}
+
+/**
+ * The version whose password each slot holds at `version`: the active slot's
+ * is `version`, the other's the one before (0: the initial, never-used one).
+ * Bumping the version changes exactly one password: the idle slot's.
+ */
+export function slotGenerations(version: number): Record<LoginSlot, number> {
+    const active = activeSlot(version);
+    const other: LoginSlot = active === 1 ? 2 : 1;
+    return { [active]: version, [other]: version - 1 } as Record<LoginSlot, number>;
+}
+
+// ---------------------------------------------------------------- CloudNativePG objects
+
+export const CNPG_CLUSTER = "postgres";
+export const CNPG_POOLER = "pgbouncer";
+
+export interface CnpgClusterSpec {
+    readonly settings: ClusterDatabaseSettings;
+    readonly image: string;
+    readonly storageClass?: string;
+    /** Each app's owner role and its two login roles, with the Secrets holding their passwords. */
+    readonly apps: readonly string[];
+}
+
+/** The name of the basic-auth Secret CloudNativePG reads a login role's password from. */
+export function loginSecretName(app: string, slot: LoginSlot): string {
+    return `${loginRole(app, slot).replace(/_/g, "-")}-password`;
+}
+
+/** spec of the CloudNativePG Cluster (postgresql.cnpg.io/v1, api/v1/cluster_types.go at v1.30.0). */
+export function cnpgClusterSpec(c: CnpgClusterSpec): Record<string, unknown> {
+    const s = c.settings;
+    const ha = s.instances > 1;
+    return {
+        instances: s.instances,
+        imageName: c.image,
+        // Our dump and drill Jobs connect as postgres (Secret <cluster>-superuser).
+        enableSuperuserAccess: true,
+        // A single instance would block every node drain with its PDB.
+        enablePDB: ha,
+        postgresql: { parameters: postgresSettings(s.memory, s.maxConnections) },
+        storage: {
+            size: s.storage,
+            ...(c.storageClass ? { storageClass: c.storageClass } : {}),
+            resizeInUseVolumes: true,
+        },
+        // Guaranteed QoS: requests equal limits.
+        resources: { requests: { cpu: s.cpu, memory: s.memory }, limits: { cpu: s.cpu, memory: s.memory } },
+        // One instance per node: losing a node loses one copy, and a replica is promoted.
+        affinity: { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" },
+        managed: {
+            roles: c.apps.flatMap((app) => [
+                { name: ownerRole(app), ensure: "present", login: false, inherit: true },
+                ...LOGIN_SLOTS.map((slot) => ({
+                    name: loginRole(app, slot),
+                    ensure: "present",
+                    login: true,
+                    inherit: true,
+                    inRoles: [ownerRole(app)],
+                    passwordSecret: { name: loginSecretName(app, slot) },
+                })),
+            ]),
+        },
+    };
+}
+
+/** spec of the Pooler: PgBouncer in transaction mode in front of the primary (api/v1/pooler_types.go at v1.30.0). */
+export function cnpgPoolerSpec(s: ClusterDatabaseSettings, image: string): Record<string, unknown> {
+    return {
+        cluster: { name: CNPG_CLUSTER },
+        instances: s.pgbouncer.replicas,
+        type: "rw",
+        pgbouncer: {
+            poolMode: "transaction",
+            image,
+            // All on the operator's allow-list (internal/webhook/v1/pooler_webhook.go).
+            parameters: {
+                default_pool_size: String(s.pgbouncer.poolSize),
+                reserve_pool_size: String(s.pgbouncer.reservePool),
+                reserve_pool_timeout: "3",
+                max_client_conn: String(s.pgbouncer.maxClientConn),
+                max_prepared_statements: "200",
+                server_idle_timeout: "300",
+                query_wait_timeout: "60",
+            },
+        },
+        template: {
+            metadata: { labels: { "app.kubernetes.io/name": CNPG_POOLER } },
+            spec: {
+                containers: [],
+                topologySpreadConstraints: [{
+                    maxSkew: 1,
+                    topologyKey: "kubernetes.io/hostname",
+                    whenUnsatisfiable: "ScheduleAnyway",
+                    labelSelector: { matchLabels: { "cnpg.io/poolerName": CNPG_POOLER } },
+                }],
+            },
+        },
+    };
+}
+
+/** spec of an app's Database: owned by its owner role, kept when the object is deleted. */
+export function cnpgDatabaseSpec(app: string): Record<string, unknown> {
+    return { name: app, owner: ownerRole(app), cluster: { name: CNPG_CLUSTER }, ensure: "present", databaseReclaimPolicy: "retain" };
 }

@@ -128,6 +128,8 @@ export class PlatformIngress extends pulumi.ComponentResource {
     readonly controller: ControllerPods;
     /** What an app's Ingress must wait for. */
     readonly ready: pulumi.Resource[] = [];
+    /** What proves the cluster schedules pods (hetzner mode: the wait for Traefik's CRDs, which runs only on an initialised node). */
+    readonly clusterReady: pulumi.Resource[] = [];
 
     constructor(name: string, args: PlatformIngressArgs, opts?: pulumi.ComponentResourceOptions) {
         super("platform:ingress:Ingress", name, {}, opts);
@@ -135,8 +137,7 @@ export class PlatformIngress extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider };
         const tls = s.tls !== "off";
         const middlewares: string[] = [];
-        /** What cert-manager waits for: a cluster that schedules pods. */
-        const clusterReady: pulumi.Resource[] = [];
+        const clusterReady = this.clusterReady;
         const traefik = args.bundledTraefik;
 
         if (traefik) {

@@ -39,7 +39,7 @@ export function createPlatform(config: PlatformConfig): Platform {
         } : undefined,
         provider: base.k8sProvider,
     }, { dependsOn: base.addons?.ready ?? [] });
-    const databases = createDatabase(config, base);
+    const databases = createDatabase(config, base, ingress.clusterReady);
     const apps = config.apps.map((app) => new App(app.name, {
         app,
         stack: config.stack,
@@ -55,7 +55,7 @@ export function createPlatform(config: PlatformConfig): Platform {
 }
 
 /** Each database app's URLs: from the in-cluster tier, or the external database's URL for all. */
-function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">): Record<string, AppDatabase> {
+function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">, clusterReady: pulumi.Resource[]): Record<string, AppDatabase> {
     const db = config.database;
     if (!db) return {};
     const users = config.apps.filter((a) => a.database);
@@ -63,11 +63,17 @@ function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">): R
         const url = pulumi.secret(pulumi.output(db.url));
         return Object.fromEntries(users.map((a) => [a.name, { url, directUrl: url, ready: [] }]));
     }
+    const storageClass = base.retainStorageClass ?? db.storageClass;
+    if (storageClass === undefined) {
+        pulumi.log.warn("platform:postgresStorageClass is not set: the database volumes use the cluster's default StorageClass, which usually "
+            + "deletes a volume with its claim. Name a class with reclaimPolicy Retain: pulumi config set platform:postgresStorageClass <class>");
+    }
     const database = new Database(`${config.cluster.name}-database`, {
         settings: db,
         apps: users.map((a) => ({ name: a.name, passwordVersion: a.databasePasswordVersion })),
-        storageClass: base.retainStorageClass,
+        storageClass,
         provider: base.k8sProvider,
+        clusterReady,
     }, { dependsOn: base.addons?.ready ?? [] });
     return database.connections;
 }

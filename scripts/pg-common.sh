@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by pg-backup.sh, pg-restore.sh, pg-restore-drill.sh and
-# db-ensure-roles.sh; not a script to run. Each of them sources it from its own
+# Helpers shared by pg-backup.sh, pg-restore.sh, pg-restore-drill.sh,
+# db-grants.sh and db-login-check.sh; not a script to run. Each of them sources it from its own
 # directory, right after `set -euo pipefail`, so it must be deployed next to
 # them (a file of the db-scripts ConfigMap mounted at /scripts):
 #   # shellcheck source=scripts/pg-common.sh

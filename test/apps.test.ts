@@ -292,7 +292,7 @@ describe("prod stack apps", () => {
         // The app's pods get the pooled URL only: the direct one would bypass the connection budget.
         assert.deepEqual(Object.keys(secrets).sort(), ["DATABASE_URL"]);
         const migration = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-migration-secrets").inputs.stringData) as Record<string, string>;
-        assert.match(migration.DATABASE_URL, /@postgres\.database\.svc\.cluster\.local:5432\/api/);
+        assert.match(migration.DATABASE_URL, /@postgres-rw\.database\.svc\.cluster\.local:5432\/api/);
         assert.notEqual(migration.DATABASE_URL, secrets.DATABASE_URL);
         for (const cm of ofType(prod, "kubernetes:core/v1:ConfigMap")) {
             const text = JSON.stringify(cm.inputs);

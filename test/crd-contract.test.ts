@@ -214,6 +214,9 @@ describe("crd-schema: the vendored upstream schemas", () => {
             "cert-manager.io/v1 ClusterIssuer",
             "helm.cattle.io/v1 HelmChart",
             "helm.cattle.io/v1 HelmChartConfig",
+            "postgresql.cnpg.io/v1 Cluster",
+            "postgresql.cnpg.io/v1 Database",
+            "postgresql.cnpg.io/v1 Pooler",
             "traefik.io/v1alpha1 Middleware",
             "upgrade.cattle.io/v1 Plan",
         ]);

@@ -2,18 +2,14 @@
 // what is protected, what is secret, and the order a password rotation takes.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../components/config";
-import { isSecretValue, RecordedResource } from "../tools/mock-runtime";
+import { isSecretValue } from "../tools/mock-runtime";
 import { Render } from "../tools/render";
-import { one, ofType, plain, render, secretInput } from "./support/stack";
+import { one, ofType, plain, render, secretInput, transitiveDependencies } from "./support/stack";
 
 type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: unknown }[]; resources: { requests: Record<string, string>; limits: Record<string, string> }; startupProbe?: { exec: { command: string[] }; periodSeconds: number; failureThreshold: number }; readinessProbe?: Record<string, unknown>; lifecycle?: { preStop: { exec: { command: string[] } } } };
 type PodSpec = { containers: Container[]; initContainers?: Container[]; terminationGracePeriodSeconds?: number; securityContext: Record<string, unknown> };
 
-function podOf(r: RecordedResource): PodSpec {
-    return (r.inputs.spec as { template: { spec: PodSpec } }).template.spec;
-}
 
 describe("prod database tier", () => {
     let prod: Render;
@@ -21,53 +17,77 @@ describe("prod database tier", () => {
         prod = await render("prod");
     });
 
-    it("runs PostgreSQL 17 as uid 999 on a protected StatefulSet whose data lives in a subdirectory of a retained volume", () => {
-        const sts = one(prod, "kubernetes:apps/v1:StatefulSet");
-        assert.ok(sts.protect, "the StatefulSet is protected from deletion");
-        assert.ok(sts.retainOnDelete);
-        const spec = sts.inputs.spec as { volumeClaimTemplates: { spec: { storageClassName: string; resources: { requests: { storage: string } } } }[]; persistentVolumeClaimRetentionPolicy: unknown };
-        assert.equal(spec.volumeClaimTemplates[0].spec.storageClassName, "hcloud-volumes-retain");
-        assert.equal(spec.volumeClaimTemplates[0].spec.resources.requests.storage, "20Gi");
-        assert.deepEqual(spec.persistentVolumeClaimRetentionPolicy, { whenDeleted: "Retain", whenScaled: "Retain" });
-        const pod = podOf(sts);
-        const [c] = pod.containers;
-        assert.match(c.image, /^postgres:17\.\d+/);
-        assert.equal(pod.securityContext.runAsUser, 999);
-        assert.equal(pod.securityContext.fsGroup, 999);
-        assert.equal(c.env?.find((e) => e.name === "PGDATA")?.value, "/var/lib/postgresql/data/pgdata");
-        assert.deepEqual(c.startupProbe?.exec.command.slice(0, 1), ["pg_isready"]);
-        assert.ok((c.startupProbe?.periodSeconds ?? 0) * (c.startupProbe?.failureThreshold ?? 0) >= 300, "a generous startup budget");
-        assert.equal(pod.terminationGracePeriodSeconds, 120);
-        assert.deepEqual(c.resources.requests, c.resources.limits, "Guaranteed QoS");
-        assert.ok(c.args?.includes("shared_buffers=512MB"), "shared_buffers is a quarter of 2Gi");
+    const cluster = () => one(prod, "kubernetes:postgresql.cnpg.io/v1:Cluster");
+    type ClusterSpec = {
+        instances: number; imageName: string; enablePDB: boolean;
+        storage: { size: string; storageClass: string; resizeInUseVolumes: boolean };
+        resources: { requests: object; limits: object };
+        affinity: { enablePodAntiAffinity: boolean; podAntiAffinityType: string; topologyKey: string };
+        postgresql: { parameters: Record<string, string> };
+        managed: { roles: { name: string; login: boolean; inRoles?: string[]; passwordSecret?: { name: string } }[] };
+    };
+
+    it("runs a protected CloudNativePG Cluster of 3 PostgreSQL 17 instances, one per node, on the retaining StorageClass", () => {
+        const c = cluster();
+        assert.ok(c.protect, "the Cluster is protected from deletion");
+        assert.ok(c.retainOnDelete, "and kept in the cluster if Pulumi lets go of it");
+        const spec = plain(c.inputs.spec) as ClusterSpec;
+        assert.equal(spec.instances, 3);
+        assert.match(spec.imageName, /^ghcr\.io\/cloudnative-pg\/postgresql:17\.\d+-\d+-system-bookworm@sha256:[0-9a-f]{64}$/);
+        assert.deepEqual(spec.affinity, { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" });
+        assert.deepEqual(spec.storage, { size: "20Gi", storageClass: "hcloud-volumes-retain", resizeInUseVolumes: true });
+        assert.deepEqual(spec.resources.requests, spec.resources.limits, "Guaranteed QoS");
+        assert.equal(spec.postgresql.parameters.shared_buffers, "512MB", "a quarter of 2Gi");
+        assert.equal(spec.enablePDB, true);
     });
 
-    it("puts PgBouncer (2 replicas, TCP readiness, SIGINT before the grace period ends) in front, with our rendered config", () => {
-        const d = one(prod, "kubernetes:apps/v1:Deployment", "prod-database-pgbouncer");
-        const spec = d.inputs.spec as { replicas: number; template: { metadata: { annotations: Record<string, string> } } };
-        assert.equal(spec.replicas, 2);
-        assert.match(spec.template.metadata.annotations["platform.io/config-checksum"], /^[0-9a-f]{64}$/);
-        const pod = podOf(d);
-        const [c] = pod.containers;
-        assert.match(c.image, /pgbouncer:1\.2[5-9]/);
-        assert.ok(c.readinessProbe && "tcpSocket" in c.readinessProbe);
-        assert.match(c.lifecycle?.preStop.exec.command.join(" ") ?? "", /kill -INT 1; sleep (\d+)/);
-        const sleep = Number(/sleep (\d+)/.exec(c.lifecycle?.preStop.exec.command.join(" ") ?? "")?.[1]);
-        assert.ok(sleep < (pod.terminationGracePeriodSeconds ?? 30), "SIGINT drains before the grace period ends");
-        const ini = (one(prod, "kubernetes:core/v1:ConfigMap", "prod-database-pgbouncer-config").inputs.data as Record<string, string>)["pgbouncer.ini"];
-        assert.match(ini, /^pool_mode = transaction$/m);
-        assert.match(ini, /^auth_type = scram-sha-256$/m);
-        assert.match(ini, /^api = host=postgres\.database\.svc\.cluster\.local port=5432 dbname=api$/m);
-        const userlist = String((secretInput(one(prod, "kubernetes:core/v1:Secret", "prod-database-pgbouncer-auth").inputs.stringData) as Record<string, string>)["userlist.txt"]);
-        assert.match(userlist, /^"app_api" "[0-9a-f]{32}"$/m);
+    it("gives each app an owner role and two login roles in it, with passwords from labelled basic-auth Secrets", () => {
+        const spec = plain(cluster().inputs.spec) as ClusterSpec;
+        assert.deepEqual(spec.managed.roles.map((r) => [r.name, r.login, r.inRoles ?? [], r.passwordSecret?.name]), [
+            ["app_api", false, [], undefined],
+            ["app_api_1", true, ["app_api"], "app-api-1-password"],
+            ["app_api_2", true, ["app_api"], "app-api-2-password"],
+        ]);
+        for (const slot of [1, 2]) {
+            const secret = one(prod, "kubernetes:core/v1:Secret", `prod-database-api-login-${slot}`);
+            assert.equal(secret.inputs.type, "kubernetes.io/basic-auth");
+            assert.equal((plain(secret.inputs.metadata) as { labels: Record<string, string> }).labels["cnpg.io/reload"], "true");
+            const data = secretInput(secret.inputs.stringData) as Record<string, string>;
+            assert.equal(data.username, `app_api_${slot}`);
+            assert.match(data.password, /^[0-9a-f]{32}$/);
+        }
+        const db = one(prod, "kubernetes:postgresql.cnpg.io/v1:Database");
+        assert.deepEqual(plain(db.inputs.spec), { name: "api", owner: "app_api", cluster: { name: "postgres" }, ensure: "present", databaseReclaimPolicy: "retain" });
+        assert.ok(db.retainOnDelete);
     });
 
-    it("injects DATABASE_URL through PgBouncer in seed 001's format, and the migration's URL straight to PostgreSQL, as secrets", () => {
+    it("puts a Pooler (PgBouncer 1.25.2+, transaction mode, 2 instances spread, a PDB) in front of the primary", () => {
+        const spec = plain(one(prod, "kubernetes:postgresql.cnpg.io/v1:Pooler").inputs.spec) as { instances: number; type: string; pgbouncer: { poolMode: string; image: string } };
+        assert.equal(spec.instances, 2);
+        assert.equal(spec.type, "rw");
+        assert.equal(spec.pgbouncer.poolMode, "transaction");
+        const [major, minor, patch] = (/pgbouncer:(\d+)\.(\d+)\.(\d+)$/.exec(spec.pgbouncer.image) ?? []).slice(1).map(Number);
+        assert.ok(major > 1 || minor > 25 || (minor === 25 && patch >= 2), `${spec.pgbouncer.image}: 1.25.2 fixes four CVEs`);
+        const pdb = one(prod, "kubernetes:policy/v1:PodDisruptionBudget", "prod-database-pooler-pdb");
+        assert.deepEqual(plain(pdb.inputs.spec), { maxUnavailable: 1, selector: { matchLabels: { "cnpg.io/poolerName": "pgbouncer" } } });
+    });
+
+    it("installs the operator with Helm before any CloudNativePG object, once the cluster schedules pods", () => {
+        const release = ofType(prod, "kubernetes:helm.sh/v3:Release").find((r) => r.inputs.chart === "cloudnative-pg");
+        assert.ok(release);
+        assert.equal(release.inputs.version, "0.29.0");
+        assert.equal(release.inputs.namespace, "cnpg-system");
+        assert.ok(cluster().dependencies.includes(release.urn));
+        const crdWait = prod.run.resources.find((r) => r.name === "prod-ingress-traefik-crds-wait");
+        assert.ok(crdWait && transitiveDependencies(prod, release).has(crdWait.urn));
+    });
+
+    it("injects DATABASE_URL through the pooler in seed 001's format; the migration alone gets the primary", () => {
         const secrets = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-secrets").inputs.stringData) as Record<string, string>;
-        assert.match(secrets.DATABASE_URL, /^postgresql:\/\/app_api:[0-9a-f]{32}@pgbouncer\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
+        assert.match(secrets.DATABASE_URL, /^postgresql:\/\/app_api_1:[0-9a-f]{32}@pgbouncer\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
         assert.equal(secrets.DATABASE_DIRECT_URL, undefined, "the app's pods never get the direct URL");
         const migration = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-migration-secrets").inputs.stringData) as Record<string, string>;
-        assert.match(migration.DATABASE_URL, /^postgresql:\/\/app_api:[0-9a-f]{32}@postgres\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
+        assert.match(migration.DATABASE_URL, /^postgresql:\/\/app_api_1:[0-9a-f]{32}@postgres-rw\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
         for (const r of ofType(prod, "random:index/randomBytes:RandomBytes")) assert.equal(r.inputs.length, 16, "16 bytes = 32 hex characters");
         const ns = one(prod, "kubernetes:core/v1:Namespace", "api-ns");
         assert.equal((ns.inputs.metadata as { labels: Record<string, string> }).labels["platform.io/database-client"], "true");
@@ -91,7 +111,7 @@ describe("prod database tier", () => {
         const pvc = one(prod, "kubernetes:core/v1:PersistentVolumeClaim");
         assert.ok(pvc.protect && pvc.retainOnDelete);
         const scripts = one(prod, "kubernetes:core/v1:ConfigMap", "prod-database-scripts").inputs.data as Record<string, string>;
-        assert.deepEqual(Object.keys(scripts).sort(), ["db-ensure-roles.sh", "pg-backup.sh", "pg-common.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
+        assert.deepEqual(Object.keys(scripts).sort(), ["db-grants.sh", "db-login-check.sh", "pg-backup.sh", "pg-common.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
     });
 
     it("waits for the retaining StorageClass and the CSI driver before creating anything", () => {
@@ -103,39 +123,45 @@ describe("prod database tier", () => {
         assert.ok(ns.dependencies.includes(csi.urn));
     });
 
-    it("lets only this namespace and database apps' namespaces reach PostgreSQL and PgBouncer", () => {
+    it("lets only this namespace, database apps' namespaces and the operator reach the instances", () => {
         const policy = one(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "prod-database-allow-clients");
-        assert.deepEqual((policy.inputs.spec as { ingress: { from: unknown[] }[] }).ingress[0].from, [
-            { podSelector: {} }, { namespaceSelector: { matchLabels: { "platform.io/database-client": "true" } } },
-        ]);
+        const ingress = (policy.inputs.spec as { ingress: { from: unknown[]; ports: { port: number }[] }[] }).ingress;
+        assert.deepEqual(ingress[0].from, [{ podSelector: {} }, { namespaceSelector: { matchLabels: { "platform.io/database-client": "true" } } }]);
+        assert.deepEqual(ingress[1].from, [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } } }]);
+        assert.deepEqual(ingress[1].ports.map((p) => p.port), [8000, 5432]);
     });
 });
 
 describe("password rotation", () => {
-    const withVersion = (v: number) => JSON.stringify({ api: { image: "ghcr.io/acme/api:1.0.0", database: true, databasePasswordVersion: v } });
+    const withVersion = (v: number) => JSON.stringify({ api: { image: "ghcr.io/acme/api:1.0.0", database: true, databasePasswordVersion: v, migrationCommand: ["migrate"] } });
+    const loginPassword = (r: Render, slot: number) => (secretInput(one(r, "kubernetes:core/v1:Secret", `prod-database-api-login-${slot}`).inputs.stringData) as Record<string, string>).password;
+    const url = (r: Render) => (secretInput(one(r, "kubernetes:core/v1:Secret", "api-secrets").inputs.stringData) as Record<string, string>).DATABASE_URL;
 
-    it("one bumped version changes the password, re-runs the roles Job, rolls PgBouncer, then the app, in that order", async () => {
+    it("a bumped version gives the idle login role a new password, checks it works, then moves the app to it", async () => {
         const a = await render("prod", { "platform:apps": withVersion(1) });
         const b = await render("prod", { "platform:apps": withVersion(2) });
-        const url = (r: Render) => (secretInput(one(r, "kubernetes:core/v1:Secret", "api-secrets").inputs.stringData) as Record<string, string>).DATABASE_URL;
-        assert.notEqual(url(a), url(b));
-        const jobName = (r: Render) => (one(r, "kubernetes:batch/v1:Job", "prod-database-ensure-roles").inputs.metadata as { name: string }).name;
-        assert.notEqual(jobName(a), jobName(b), "a new roles Job runs ALTER ROLE");
-        const checksum = (r: Render) => (one(r, "kubernetes:apps/v1:Deployment", "prod-database-pgbouncer").inputs.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations["platform.io/config-checksum"];
-        assert.notEqual(checksum(a), checksum(b), "PgBouncer rolls with the new userlist");
-        const appChecksum = (r: Render) => (one(r, "kubernetes:apps/v1:Deployment", "api-deployment").inputs.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations["platform.io/config-checksum"];
-        assert.notEqual(appChecksum(a), appChecksum(b), "the app rolls with the new URL");
-
-        // Order: the app Secret waits for PgBouncer, which waits for the roles Job.
-        const job = one(b, "kubernetes:batch/v1:Job", "prod-database-ensure-roles");
-        const pgbouncer = one(b, "kubernetes:apps/v1:Deployment", "prod-database-pgbouncer");
-        const appSecret = one(b, "kubernetes:core/v1:Secret", "api-secrets");
-        assert.ok(pgbouncer.dependencies.includes(job.urn), "PgBouncer after the roles Job");
-        assert.ok(appSecret.dependencies.includes(pgbouncer.urn), "the app's Secret after PgBouncer");
-        assert.ok(appSecret.dependencies.includes(job.urn));
-        // Other apps' and the superuser's passwords stay.
-        const superuser = (r: Render) => (secretInput(one(r, "kubernetes:core/v1:Secret", "prod-database-superuser").inputs.stringData) as Record<string, string>).password;
-        assert.equal(superuser(a), superuser(b));
+        assert.equal(loginPassword(b, 1), loginPassword(a, 1), "the role running pods use keeps its password");
+        assert.notEqual(loginPassword(b, 2), loginPassword(a, 2), "the idle role gets a new one");
+        assert.match(url(a), /^postgresql:\/\/app_api_1:/);
+        assert.match(url(b), /^postgresql:\/\/app_api_2:/);
+        assert.ok(url(b).includes(loginPassword(b, 2)));
+        // Order: the app's Secret waits for a login check with the new credentials, which waits for the new password's Secret.
+        const check = one(b, "kubernetes:batch/v1:Job", "prod-database-api-login-check");
+        assert.equal((plain(check.inputs.metadata) as { name: string }).name, "db-login-check-api-v2");
+        const env = (plain(check.inputs.spec) as { template: { spec: { containers: { env: { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string } } }[] }[] } } }).template.spec.containers[0].env;
+        assert.equal(env.find((e) => e.name === "PGUSER")?.value, "app_api_2");
+        assert.equal(env.find((e) => e.name === "PGHOST")?.value, "pgbouncer.database.svc.cluster.local");
+        assert.equal(env.find((e) => e.name === "PGPASSWORD")?.valueFrom?.secretKeyRef.name, "app-api-2-password");
+        const loginSecret = one(b, "kubernetes:core/v1:Secret", "prod-database-api-login-2");
+        assert.ok(check.dependencies.includes(loginSecret.urn));
+        for (const name of ["api-secrets", "api-migration-secrets"]) {
+            assert.ok(one(b, "kubernetes:core/v1:Secret", name).dependencies.includes(check.urn), `${name} after the login check`);
+        }
+        // Version 3 goes back to slot 1 with a new password; slot 2 (version 2's pods) keeps its.
+        const c = await render("prod", { "platform:apps": withVersion(3) });
+        assert.equal(loginPassword(c, 2), loginPassword(b, 2));
+        assert.notEqual(loginPassword(c, 1), loginPassword(b, 1));
+        assert.match(url(c), /^postgresql:\/\/app_api_1:/);
     });
 });
 
@@ -185,9 +211,22 @@ describe("database config", () => {
         assert.match(p[0], /^platform:pgbouncerMaxClientConn: apps can open 150 client connections \(api 6 pods x 25\) but PgBouncer accepts 100/);
     });
 
-    it("checks PostgreSQL's max_connections covers every pool plus a reserve", () => {
+    it("checks PostgreSQL's max_connections covers every pool of both login roles plus a reserve", () => {
         const p = problems({ pgbouncerReplicas: "4", apps: app() });
-        assert.match(p[0], /^platform:postgresMaxConnections: PgBouncer can open 100 server connections .* plus 10 reserved, 110 in all, but PostgreSQL allows 100/);
+        assert.match(p[0], /^platform:postgresMaxConnections: PgBouncer can open 200 server connections .* plus 10 reserved, 210 in all, but PostgreSQL allows 200/);
+    });
+
+    it("refuses a per-pod pool that is not a whole number, instead of a budget of NaN", () => {
+        for (const bad of ["ten", "-5", "0", "2.5"]) {
+            const p = problems({ apps: app({ env: { DB_MAX_CONNECTIONS: bad } }) });
+            assert.equal(p.length, 1, `${bad}: ${p.join("; ")}`);
+            assert.match(p[0], /^platform:apps\.api\.env\.DB_MAX_CONNECTIONS: must be a whole number of connections per pod/);
+        }
+    });
+
+    it("refuses fewer than 2 PgBouncer instances and an unknown PostgreSQL major", () => {
+        assert.match(problems({ pgbouncerReplicas: "1", apps: app() })[0], /^platform:pgbouncerReplicas: must be at least 2/);
+        assert.match(problems({ postgresMajor: "12", apps: app() })[0], /^platform:postgresMajor: must be a PostgreSQL major: 15, 16, 17, 18/);
     });
 
     it("refuses a hand-set DATABASE_URL on an app whose database the platform provides", () => {
@@ -200,12 +239,20 @@ describe("database config", () => {
 });
 
 describe("existing-cluster database", () => {
-    it("uses the cluster's default StorageClass", async () => {
-        const r = await render("local", { "platform:apps": JSON.stringify({ api: { image: "api:dev", database: true, replicas: 1 } }) });
-        const sts = one(r, "kubernetes:apps/v1:StatefulSet");
-        const claim = (sts.inputs.spec as { volumeClaimTemplates: { spec: Record<string, unknown> }[] }).volumeClaimTemplates[0].spec;
-        assert.equal(claim.storageClassName, undefined);
-        const manifest = parse([...r.files].find(([f]) => f.includes("statefulset"))?.[1] ?? "") as { kind: string };
-        assert.equal(manifest.kind, "StatefulSet");
+    it("uses the named StorageClass, or the default with a warning; one instance without a PDB on a laptop", async () => {
+        const apps = JSON.stringify({ api: { image: "api:dev", database: true, replicas: 1 } });
+        const named = await render("local", { "platform:apps": apps, "platform:postgresStorageClass": "local-retain" });
+        const spec = (r: Render) => plain(one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster").inputs.spec) as { instances: number; enablePDB: boolean; storage: { storageClass?: string } };
+        assert.equal(spec(named).storage.storageClass, "local-retain");
+        assert.equal(spec(named).instances, 1);
+        assert.equal(spec(named).enablePDB, false, "a single instance would block every drain");
+        const fallback = await render("local", { "platform:apps": apps });
+        assert.equal(spec(fallback).storage.storageClass, undefined);
+    });
+
+    it("uses an operator that is already there when told to", async () => {
+        const r = await render("local", { "platform:cnpgOperator": "existing" });
+        assert.equal(ofType(r, "kubernetes:helm.sh/v3:Release").filter((x) => x.inputs.chart === "cloudnative-pg").length, 0);
+        assert.equal(ofType(r, "kubernetes:postgresql.cnpg.io/v1:Cluster").length, 1);
     });
 });

@@ -4,7 +4,7 @@
 // removed afterwards. The scripts are only clients: they connect over TCP with
 // a password, as in the cluster.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Client } from "pg";
+import { LOGIN_SLOTS, loginRole, ownerRole } from "../components/database-render";
 import { findPgBinDir, freePort, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
 
 const SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");
@@ -425,138 +426,92 @@ describe("pg-restore-drill.sh", () => {
     });
 });
 
-describe("db-ensure-roles.sh", () => {
-    /** ROLES_DIR laid out like a mounted Secret: files in a ..<timestamp> dir, reached through ..data and symlinks; rewritten atomically like the kubelet does. */
-    function rolesDir(t: TestContext, passwords: Record<string, string>): string {
-        const dir = tempDir(t, "roles");
-        writeRoles(dir, passwords);
-        return dir;
+/**
+ * The roles CloudNativePG creates for an app (database-render.ts cnpgClusterSpec): the owner
+ * without login, two login roles in it; and the app's database owned by the owner.
+ */
+async function appRoles(t: TestContext, app: string, passwords: [string, string]): Promise<void> {
+    const server = pg as PgServer;
+    const owner = ownerRole(app);
+    await server.query(`CREATE ROLE ${quoteIdent(owner)} NOLOGIN`);
+    for (const slot of LOGIN_SLOTS) {
+        await server.query(`CREATE ROLE ${quoteIdent(loginRole(app, slot))} LOGIN INHERIT IN ROLE ${quoteIdent(owner)} PASSWORD '${passwords[slot - 1]}'`);
     }
-    function writeRoles(dir: string, passwords: Record<string, string>): void {
-        const version = `..${Date.now()}_${++counter}`;
-        fs.mkdirSync(path.join(dir, version), { mode: 0o700 });
-        for (const [name, password] of Object.entries(passwords)) fs.writeFileSync(path.join(dir, version, name), password, { mode: 0o600 });
-        fs.rmSync(path.join(dir, "..data"), { force: true });
-        fs.symlinkSync(version, path.join(dir, "..data"));
-        for (const name of fs.readdirSync(dir)) {
-            if (!name.startsWith(".") && !(name in passwords)) fs.rmSync(path.join(dir, name));
+    await server.query(`CREATE DATABASE ${quoteIdent(app)} OWNER ${quoteIdent(owner)}`);
+    t.after(async () => {
+        await server.query(`DROP DATABASE IF EXISTS ${quoteIdent(app)} WITH (FORCE)`);
+        for (const slot of LOGIN_SLOTS) await server.query(`DROP ROLE IF EXISTS ${quoteIdent(loginRole(app, slot))}`);
+        await server.query(`DROP ROLE IF EXISTS ${quoteIdent(owner)}`);
+    });
+}
+
+/** true when `user` can log in to `db`, else the server's error. */
+function canConnect(db: string, user: string, password: string): Promise<string | true> {
+    return connectAs(user, password, db).then(() => true, (err: Error) => err.message);
+}
+
+describe("db-grants.sh", () => {
+    it("closes each app's database to every other role, and makes the login roles act as its owner", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const [shop, blog] = [`shop-${process.pid}`, `blog-${process.pid}`];
+        await appRoles(t, shop, ["shop-pw-1", "shop-pw-2"]);
+        await appRoles(t, blog, ["blog-pw-1", "blog-pw-2"]);
+        // Before: PostgreSQL lets every role connect to every database (CONNECT is granted to PUBLIC).
+        assert.equal(await canConnect(shop, loginRole(blog, 1), "blog-pw-1"), true);
+
+        for (let run = 0; run < 2; run++) {
+            const r = runScript("db-grants.sh", [shop, blog]);
+            assert.equal(r.status, 0, show(r));
+            assert.equal(r.stdout.trim(), "grants applied to 2 database(s)");
         }
-        for (const name of Object.keys(passwords)) {
-            if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join("..data", name), path.join(dir, name));
+        assert.match(String(await canConnect(shop, loginRole(blog, 1), "blog-pw-1")), /permission denied for database/);
+        for (const slot of LOGIN_SLOTS) assert.equal(await canConnect(shop, loginRole(shop, slot), `shop-pw-${slot}`), true);
+
+        // A migration run by either login role creates objects the owner role owns, so the other login role can alter them.
+        for (const [slot, table] of [[1, "a"], [2, "b"]] as const) {
+            const client = new Client({ connectionString: pg.url(shop, loginRole(shop, slot), `shop-pw-${slot}`) });
+            await client.connect();
+            await client.query(`CREATE TABLE ${table} (id int)`);
+            await client.end();
         }
-    }
-    /** Drops the app databases and roles after the test. */
-    function cleanupApps(t: TestContext, ...slugs: string[]): void {
-        t.after(async () => {
-            for (const slug of slugs) {
-                await pg?.query(`DROP DATABASE IF EXISTS ${quoteIdent(slug)} WITH (FORCE)`);
-                await pg?.query(`DROP ROLE IF EXISTS ${quoteIdent(`app_${slug}`)}`);
-            }
+        const owners = await pg.query<{ tableowner: string }>("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", [], shop);
+        assert.deepEqual(owners.map((o) => o.tableowner), [ownerRole(shop)]);
+        const other = new Client({ connectionString: pg.url(shop, loginRole(shop, 2), "shop-pw-2") });
+        await other.connect();
+        await other.query("ALTER TABLE a ADD COLUMN note text");
+        await other.end();
+    });
+
+    it("refuses a bad app name before changing anything", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const r = runScript("db-grants.sh", ["Bad;Name"]);
+        assert.equal(r.status, 2);
+        assert.match(r.stderr, /not an app name/);
+    });
+});
+
+describe("db-login-check.sh", () => {
+    it("keeps trying until the login works, then exits 0; gives up after CHECK_TIMEOUT, naming the error", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const app = `check-${process.pid}`;
+        await appRoles(t, app, ["old-password", "other"]);
+        const env = { PGUSER: loginRole(app, 1), PGPASSWORD: "new-password", PGDATABASE: app, CHECK_TIMEOUT: "2" };
+        const failed = runScript("db-login-check.sh", [], env);
+        assert.equal(failed.status, 1);
+        assert.match(failed.stderr, /still fails after 2s: .*password authentication failed/);
+        assert.ok(!failed.stderr.includes("new-password"), "the password is never printed");
+
+        // The operator applies the new password while the check is waiting.
+        const check = spawn("bash", [path.join(SCRIPTS_DIR, "db-login-check.sh")], {
+            env: { PATH: `${findPgBinDir()}:${process.env.PATH ?? ""}`, HOME: tmpRoot, PGHOST: pg.host, PGPORT: String(pg.port), ...env, CHECK_TIMEOUT: "60" },
+            stdio: ["ignore", "pipe", "pipe"],
         });
-    }
-
-    it("creates the roles and their private databases, runs idempotently, and prints no password", { timeout: TEST_TIMEOUT }, async (t) => {
-        if (!requirePostgres(t) || !pg) return;
-        cleanupApps(t, "shop-1", "blog");
-        const shopPassword = `it's $HOME and "$(id)" \\ \`x\` $1 ;--`;
-        const blogPassword = "blog-secret";
-        const dir = rolesDir(t, { "app_shop-1": shopPassword, app_blog: `${blogPassword}\n` });
-
-        const first = runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir });
-        assert.equal(first.status, 0, show(first));
-        assert.equal(first.stdout, "ensured 2 app roles and databases: blog shop-1\n");
-        assert.match(first.stderr, /created role app_shop-1\n/);
-        assert.match(first.stderr, /created database shop-1 owned by app_shop-1\n/);
-        const state = async () =>
-            pg!.query(
-                `SELECT d.datname, pg_get_userbyid(d.datdba) AS owner, r.rolcanlogin AS login, r.rolsuper AS super,
-                        has_database_privilege('app_blog', d.datname, 'CONNECT') AS blog_connects
-                   FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname IN ('shop-1', 'blog') ORDER BY 1`,
-            );
-        const expected = [
-            { datname: "blog", owner: "app_blog", login: true, super: false, blog_connects: true },
-            { datname: "shop-1", owner: "app_shop-1", login: true, super: false, blog_connects: false },
-        ];
-        assert.deepEqual(await state(), expected);
-        assert.equal(await connectAs("app_shop-1", shopPassword, "shop-1"), "app_shop-1");
-        assert.equal(await connectAs("app_blog", blogPassword, "blog"), "app_blog");
-        await assert.rejects(connectAs("app_blog", blogPassword, "shop-1"), /permission denied for database "shop-1"/);
-
-        const second = runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir });
-        assert.equal(second.status, 0, show(second));
-        assert.doesNotMatch(second.stderr, /created/);
-        assert.deepEqual(await state(), expected);
-        assert.equal(await connectAs("app_shop-1", shopPassword, "shop-1"), "app_shop-1");
-
-        for (const r of [first, second]) assertNoSecret(r, shopPassword, blogPassword, pg.password);
-        assert.ok(!pg.log().includes("blog-secret"), "the server log holds no password");
-    });
-
-    it("rotates a password when its file changes: the old one stops working, the new one works", { timeout: TEST_TIMEOUT }, async (t) => {
-        if (!requirePostgres(t) || !pg) return;
-        cleanupApps(t, "rotate");
-        const dir = rolesDir(t, { app_rotate: "first-password" });
-        assert.equal(runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir }).status, 0);
-        assert.equal(await connectAs("app_rotate", "first-password", "rotate"), "app_rotate");
-
-        writeRoles(dir, { app_rotate: "second'pass$word\r\n" });
-        const r = runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir });
-        assert.equal(r.status, 0, show(r));
-        await assert.rejects(connectAs("app_rotate", "first-password", "rotate"), /password authentication failed/);
-        assert.equal(await connectAs("app_rotate", "second'pass$word", "rotate"), "app_rotate");
-        assertNoSecret(r, "second'pass$word");
-    });
-
-    it("rotates the connecting superuser's password last with SUPERUSER_PASSWORD_FILE", { timeout: TEST_TIMEOUT }, async (t) => {
-        if (!requirePostgres(t) || !pg) return;
-        const superuser = `su_${process.pid}`;
-        await pg.query(`CREATE ROLE ${superuser} SUPERUSER LOGIN PASSWORD 'old-superuser-password'`);
-        t.after(() => pg?.query(`DROP ROLE IF EXISTS ${superuser}`));
-        cleanupApps(t, "suapp");
-        const dir = rolesDir(t, { app_suapp: "app-password" });
-        const newPassword = "new 'super' $PASSWORD";
-        const file = path.join(tempDir(t, "su"), "password");
-        fs.writeFileSync(file, `${newPassword}\n`);
-
-        const r = runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir, PGUSER: superuser, PGPASSWORD: "old-superuser-password", SUPERUSER_PASSWORD_FILE: file });
-        assert.equal(r.status, 0, show(r));
-        assert.equal(r.stdout, "ensured 1 app roles and databases: suapp; superuser password set\n");
-        assert.ok(r.stderr.indexOf(`set the password of the superuser ${superuser}`) > r.stderr.indexOf("revoked all on database suapp"), "superuser last");
-        await assert.rejects(connectAs(superuser, "old-superuser-password", "postgres"), /password authentication failed/);
-        assert.equal(await connectAs(superuser, newPassword, "postgres"), superuser);
-        assert.equal(await connectAs("app_suapp", "app-password", "suapp"), "app_suapp");
-        assertNoSecret(r, newPassword, "old-superuser-password", "app-password");
-
-        // A failing app role stops the run before the superuser's password changes
-        // (here: the superuser's sessions are made read-only, so CREATE ROLE fails).
-        cleanupApps(t, "blocked");
-        writeRoles(dir, { app_suapp: "app-password", app_blocked: "blocked-password" });
-        const other = path.join(tempDir(t, "su"), "password");
-        fs.writeFileSync(other, "never-set");
-        await pg.query(`ALTER ROLE ${superuser} SET default_transaction_read_only = on`);
-        const broken = runScript("db-ensure-roles.sh", [], { ROLES_DIR: dir, PGUSER: superuser, PGPASSWORD: newPassword, SUPERUSER_PASSWORD_FILE: other });
-        assert.equal(broken.status, 1, show(broken));
-        assert.match(broken.stderr, /cannot execute CREATE ROLE in a read-only transaction/);
-        assert.match(broken.stderr, /FAILED: setting up role app_blocked and database blocked failed/);
-        assert.equal(broken.stdout, "");
-        assert.equal(await connectAs(superuser, newPassword, "postgres"), superuser, "superuser password unchanged");
-        assertNoSecret(broken, "blocked-password", "never-set", newPassword);
-    });
-
-    it("refuses an unexpected file or an empty password before changing anything", { timeout: TEST_TIMEOUT }, async (t) => {
-        if (!requirePostgres(t) || !pg) return;
-        cleanupApps(t, "good");
-        const badName = rolesDir(t, { app_good: "pw", App_Bad: "pw" });
-        const r = runScript("db-ensure-roles.sh", [], { ROLES_DIR: badName });
-        assert.equal(r.status, 2, show(r));
-        assert.match(r.stderr, /unexpected entry 'App_Bad' in ROLES_DIR: files must be named app_<slug>/);
-        const empty = rolesDir(t, { app_good: "pw", app_empty: "\n" });
-        const e = runScript("db-ensure-roles.sh", [], { ROLES_DIR: empty });
-        assert.equal(e.status, 2, show(e));
-        assert.match(e.stderr, /the password file of app_empty is empty/);
-        const missing = runScript("db-ensure-roles.sh", []);
-        assert.equal(missing.status, 2, show(missing));
-        assert.match(missing.stderr, /ROLES_DIR is required/);
-        assert.deepEqual(await pg.query("SELECT rolname FROM pg_roles WHERE rolname = 'app_good'"), []);
+        let stderr = "";
+        check.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => check.on("exit", resolve));
+        await new Promise((r) => setTimeout(r, 1500));
+        await pg.query(`ALTER ROLE ${quoteIdent(loginRole(app, 1))} PASSWORD 'new-password'`);
+        assert.equal(await exited, 0, stderr);
+        assert.match(stderr, /works \(attempt \d+\)/);
     });
 });

@@ -15,6 +15,7 @@ import { PROJECT_DIR, render } from "./support/stack";
 const CUSTOM_KINDS = new Set([
     "helm.cattle.io/v1 HelmChart", "helm.cattle.io/v1 HelmChartConfig", "traefik.io/v1alpha1 Middleware",
     "cert-manager.io/v1 ClusterIssuer", "upgrade.cattle.io/v1 Plan",
+    "postgresql.cnpg.io/v1 Cluster", "postgresql.cnpg.io/v1 Pooler", "postgresql.cnpg.io/v1 Database",
 ]);
 
 let tmp: string;

@@ -45,7 +45,15 @@ interface World {
 
 /** Pods the platform does not render, as their upstreams label them. */
 function outsidePods(controller: { namespace: string; labels: Record<string, string> }, appNamespace: string): Pod[] {
+    // CloudNativePG's instances and pooler pods (cloudnative-pg v1.30.0 pkg/utils/labels_annotations.go) and its operator.
+    const cnpg: Pod[] = [
+        { name: "postgres-1", namespace: "database", labels: { "cnpg.io/cluster": "postgres", "cnpg.io/instanceName": "postgres-1", role: "primary" } },
+        { name: "postgres-2", namespace: "database", labels: { "cnpg.io/cluster": "postgres", "cnpg.io/instanceName": "postgres-2", role: "replica" } },
+        { name: "pgbouncer-1", namespace: "database", labels: { "cnpg.io/poolerName": "pgbouncer", "app.kubernetes.io/name": "pgbouncer" } },
+        { name: "cnpg-operator", namespace: "cnpg-system", labels: { "app.kubernetes.io/name": "cloudnative-pg" } },
+    ];
     return [
+        ...cnpg,
         { name: "ingress-controller", namespace: controller.namespace, labels: controller.labels },
         { name: "coredns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }] },
         // cert-manager v1.19.1 pkg/issuer/acme/http/pod.go: the solver runs in the Certificate's namespace.
@@ -61,7 +69,7 @@ function outsidePods(controller: { namespace: string; labels: Record<string, str
 function world(r: Render, controller: { namespace: string; labels: Record<string, string> }): World {
     const objs = objects(r);
     const namespaces: Namespace[] = objs.filter((o) => o.kind === "Namespace").map((o) => ({ name: o.metadata.name, labels: o.metadata.labels ?? {} }));
-    for (const name of ["default", "kube-system", controller.namespace]) {
+    for (const name of ["default", "kube-system", "cnpg-system", controller.namespace]) {
         if (!namespaces.some((n) => n.name === name)) namespaces.push({ name, labels: {} });
     }
     const policies = objs.filter((o) => o.kind === "NetworkPolicy") as unknown as NetworkPolicy[];
@@ -96,19 +104,22 @@ describe("network policies (prod)", () => {
         expectFlows(w, [
             ["ingress controller -> app port", { from: traefik, to: api, port: 8080 }, true],
             ["ingress controller -> ACME HTTP-01 solver", { from: traefik, to: { pod: w.pod("api", "cm-acme-http-solver") }, port: ACME_SOLVER.port }, true],
-            ["app -> PgBouncer", { from: api, to: { pod: w.pod("database", "deployment/pgbouncer") }, port: 5432 }, true],
+            ["app -> PgBouncer", { from: api, to: { pod: w.pod("database", "pgbouncer-1") }, port: 5432 }, true],
             ["app -> DNS", { from: api, to: { pod: w.pod("kube-system", "coredns") }, port: 53, protocol: "UDP" }, true],
             ["app -> the internet", { from: api, to: { ip: "1.1.1.1" }, port: 443 }, true],
-            ["PgBouncer -> PostgreSQL", { from: { pod: w.pod("database", "deployment/pgbouncer") }, to: { pod: w.pod("database", "statefulset/postgres") }, port: 5432 }, true],
+            ["PgBouncer -> PostgreSQL", { from: { pod: w.pod("database", "pgbouncer-1") }, to: { pod: w.pod("database", "postgres-1") }, port: 5432 }, true],
+            ["replication", { from: { pod: w.pod("database", "postgres-2") }, to: { pod: w.pod("database", "postgres-1") }, port: 5432 }, true],
+            ["operator -> instance status", { from: { pod: w.pod("cnpg-system", "cnpg-operator") }, to: { pod: w.pod("database", "postgres-1") }, port: 8000 }, true],
         ]);
     });
 
     it("the migration Job and the database Jobs reach PostgreSQL directly", () => {
-        const postgres = { pod: w.pod("database", "statefulset/postgres") };
+        const postgres = { pod: w.pod("database", "postgres-1") };
         expectFlows(w, [
             ["migration Job -> PostgreSQL", { from: { pod: w.pod("api", /^job\/api-migrate-[0-9a-f]{10}$/) }, to: postgres, port: 5432 }, true],
             ["backup CronJob -> PostgreSQL", { from: { pod: w.pod("database", "cronjob/postgres-backup") }, to: postgres, port: 5432 }, true],
-            ["roles Job -> PostgreSQL", { from: { pod: w.pod("database", /^job\/db-ensure-roles-/) }, to: postgres, port: 5432 }, true],
+            ["grants Job -> PostgreSQL", { from: { pod: w.pod("database", /^job\/db-grants-/) }, to: postgres, port: 5432 }, true],
+            ["login check -> PgBouncer", { from: { pod: w.pod("database", /^job\/db-login-check-api-v1$/) }, to: { pod: w.pod("database", "pgbouncer-1") }, port: 5432 }, true],
         ]);
     });
 
@@ -119,8 +130,10 @@ describe("network policies (prod)", () => {
             ["ingress controller -> another port of the app", { from: { pod: w.pod("kube-system", "ingress-controller") }, to: api, port: 9090 }, false],
             ["another namespace -> ACME solver", { from: { pod: w.pod("default", "intruder") }, to: { pod: w.pod("api", "cm-acme-http-solver") }, port: ACME_SOLVER.port }, false],
             ["app -> cloud metadata", { from: api, to: { ip: "169.254.169.254" }, port: 80 }, false],
-            ["PostgreSQL -> cloud metadata", { from: { pod: w.pod("database", "statefulset/postgres") }, to: { ip: "169.254.169.254" }, port: 80 }, false],
-            ["another namespace -> PgBouncer", { from: { pod: w.pod("default", "intruder") }, to: { pod: w.pod("database", "deployment/pgbouncer") }, port: 5432 }, false],
+            ["PostgreSQL -> cloud metadata", { from: { pod: w.pod("database", "postgres-1") }, to: { ip: "169.254.169.254" }, port: 80 }, false],
+            ["another namespace -> PgBouncer", { from: { pod: w.pod("default", "intruder") }, to: { pod: w.pod("database", "pgbouncer-1") }, port: 5432 }, false],
+            ["another namespace -> PostgreSQL", { from: { pod: w.pod("default", "intruder") }, to: { pod: w.pod("database", "postgres-1") }, port: 5432 }, false],
+            ["operator -> instance, another port", { from: { pod: w.pod("cnpg-system", "cnpg-operator") }, to: { pod: w.pod("database", "postgres-1") }, port: 9187 }, false],
         ]);
     });
 });

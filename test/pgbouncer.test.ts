@@ -1,42 +1,55 @@
-// The database tier's rendered configuration against real servers: PgBouncer
-// and PostgreSQL from Debian, on loopback ports, in temp dirs.
-//
-// Debian ships PgBouncer 1.18; we deploy 1.25. The one rendered setting 1.18
-// does not know, `max_prepared_statements` (1.21+, prepared statements in
-// transaction mode), is left out here and checked only as rendered text.
+// The database tier against real servers: PgBouncer and PostgreSQL from
+// Debian, on loopback ports, in temp dirs, with PgBouncer configured as
+// CloudNativePG's Pooler runs it (support/pgbouncer.ts says what Debian's
+// 1.18 cannot check of the 1.25 we deploy) and the roles CloudNativePG
+// creates from our Cluster spec.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
-import { DATABASE_DEFAULTS, hasSecureSslmode } from "../components/database-config";
-import { connectionBudget, pgbouncerIni, pgbouncerUserlist, postgresSettings, postgresUrl } from "../components/database-render";
-import { PgServer, postgresUnavailableReason, startPostgres } from "./support/postgres";
-import { pgbouncerVersion, RunningPgbouncer, startPgbouncer } from "./support/pgbouncer";
+import { ClusterDatabaseSettings, DATABASE_DEFAULTS, hasSecureSslmode, toDatabaseSettings } from "../components/database-config";
+import {
+    activeSlot, cnpgPoolerSpec, connectionBudget, LOGIN_SLOTS, loginRole, LoginSlot, ownerRole, postgresSettings, postgresUrl, slotGenerations,
+} from "../components/database-render";
+import { findPgBinDir, PgServer, postgresUnavailableReason, startPostgres } from "./support/postgres";
+import { pgbouncerVersion, preparePoolerAuth, RunningPgbouncer, startPgbouncer } from "./support/pgbouncer";
 
 const POOL = DATABASE_DEFAULTS.pgbouncerPoolSize;
 const MAX_CLIENTS = DATABASE_DEFAULTS.pgbouncerMaxClientConn;
+const SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");
 
-describe("rendered PgBouncer config (text)", () => {
-    const ini = pgbouncerIni({
-        listenAddr: "0.0.0.0", listenPort: 5432, unixSocketDir: "", authFile: "/etc/pgbouncer/auth/userlist.txt",
-        databases: [{ name: "api", host: "postgres.database.svc.cluster.local", port: 5432, dbname: "api" }],
-        poolSize: POOL, reservePoolSize: 5, maxClientConn: MAX_CLIENTS, adminUser: "pgbouncer_admin", preparedStatements: true,
+/** The cluster tier with every default, as a stack with only an app with a database gets it. */
+function defaultSettings(): ClusterDatabaseSettings {
+    const s = toDatabaseSettings(Object.fromEntries(Object.entries(DATABASE_DEFAULTS).map(([k, v]) => [k, v])) as Parameters<typeof toDatabaseSettings>[0]);
+    assert.equal(s.mode, "cluster");
+    return s;
+}
+
+function poolerParameters(): Record<string, string> {
+    return (cnpgPoolerSpec(defaultSettings(), "pgbouncer:test") as { pgbouncer: { parameters: Record<string, string> } }).pgbouncer.parameters;
+}
+
+describe("database tier (pure)", () => {
+    it("pools per transaction with seed 001's sizes", () => {
+        const spec = cnpgPoolerSpec(defaultSettings(), "ghcr.io/cloudnative-pg/pgbouncer:1.25.2") as { instances: number; pgbouncer: { poolMode: string; image: string } };
+        assert.equal(spec.pgbouncer.poolMode, "transaction");
+        assert.equal(spec.instances, 2);
+        const p = poolerParameters();
+        assert.deepEqual([p.default_pool_size, p.max_client_conn, p.reserve_pool_size], ["20", "100", "5"]);
     });
-    const setting = (key: string) => new RegExp(`^${key} = (.*)$`, "m").exec(ini)?.[1];
 
-    it("pools per transaction with SCRAM, seed 001's sizes, and the startup parameters drivers send", () => {
-        assert.equal(setting("pool_mode"), "transaction");
-        assert.equal(setting("auth_type"), "scram-sha-256");
-        assert.equal(setting("default_pool_size"), "20");
-        assert.equal(setting("max_client_conn"), "100");
-        assert.equal(setting("reserve_pool_size"), "5");
-        assert.equal(setting("ignore_startup_parameters"), "extra_float_digits,options");
-        assert.equal(setting("admin_users"), "pgbouncer_admin");
-        assert.equal(setting("max_prepared_statements"), "200");
-        assert.match(ini, /^api = host=postgres\.database\.svc\.cluster\.local port=5432 dbname=api$/m);
-    });
-
-    it("quotes userlist entries", () => {
-        assert.equal(pgbouncerUserlist([{ user: "app_api", password: 'a"b' }]), '"app_api" "a""b"\n');
+    it("alternates login roles: a rotation changes only the idle role's password and moves the app to it", () => {
+        assert.deepEqual([1, 2, 3, 4].map(activeSlot), [1, 2, 1, 2]);
+        for (let v = 1; v < 8; v++) {
+            const before = slotGenerations(v);
+            const after = slotGenerations(v + 1);
+            const changed = LOGIN_SLOTS.filter((slot) => before[slot] !== after[slot]);
+            assert.deepEqual(changed, [activeSlot(v + 1)], `version ${v} -> ${v + 1}`);
+            assert.notEqual(activeSlot(v + 1), activeSlot(v), "the old pods' role is left alone");
+        }
+        assert.equal(loginRole("my-api", 2), "app_my_api_2");
+        assert.equal(ownerRole("api"), "app_api");
     });
 
     it("sizes PostgreSQL from the pod's memory", () => {
@@ -44,22 +57,21 @@ describe("rendered PgBouncer config (text)", () => {
         assert.equal(s.shared_buffers, "512MB");
         assert.equal(s.effective_cache_size, "1536MB");
         assert.equal(s.max_connections, "100");
-        assert.equal(s.password_encryption, "scram-sha-256");
     });
 
     it("builds DATABASE_URL in seed 001's format", () => {
-        assert.equal(postgresUrl({ user: "app_api", password: "a1b2", host: "pgbouncer.database.svc.cluster.local", port: 5432, database: "api" }),
-            "postgresql://app_api:a1b2@pgbouncer.database.svc.cluster.local:5432/api");
+        assert.equal(postgresUrl({ user: "app_api_1", password: "a1b2", host: "pgbouncer.database.svc.cluster.local", port: 5432, database: "api" }),
+            "postgresql://app_api_1:a1b2@pgbouncer.database.svc.cluster.local:5432/api");
     });
 
-    it("checks the connection budget with the numbers in the message", () => {
-        const limits = { maxClientConn: 100, poolSize: 20, reservePoolSize: 5, pgbouncerReplicas: 2, postgresMaxConnections: 100, reservedConnections: 10 };
+    it("checks the connection budget with the numbers in the message, counting both login roles' pools", () => {
+        const limits = { maxClientConn: 100, poolSize: 20, reservePoolSize: 5, pgbouncerReplicas: 2, postgresMaxConnections: 200, reservedConnections: 10 };
         const ok = connectionBudget([{ name: "api", maxPods: 4, perPod: 10 }], limits);
-        assert.deepEqual([ok.clients, ok.serverConnections, ok.clientProblem, ok.serverProblem], [40, 50, undefined, undefined]);
+        assert.deepEqual([ok.clients, ok.serverConnections, ok.clientProblem, ok.serverProblem], [40, 100, undefined, undefined]);
         const tooMany = connectionBudget([{ name: "api", maxPods: 4, perPod: 25 }, { name: "worker", maxPods: 2, perPod: 10 }], limits);
         assert.match(tooMany.clientProblem ?? "", /apps can open 120 client connections \(api 4 pods x 25 \+ worker 2 pods x 10\) but PgBouncer accepts 100/);
         const server = connectionBudget([{ name: "a", maxPods: 1, perPod: 1 }, { name: "b", maxPods: 1, perPod: 1 }], limits);
-        assert.match(server.serverProblem ?? "", /100 server connections \(2 database\(s\) x \(pool 20 \+ reserve 5\) x 2 replicas\) plus 10 reserved, 110 in all, but PostgreSQL allows 100/);
+        assert.match(server.serverProblem ?? "", /200 server connections \(2 database\(s\) x 2 login roles x \(pool 20 \+ reserve 5\) x 2 replicas\) plus 10 reserved, 210 in all, but PostgreSQL allows 200/);
     });
 
     it("accepts only external URLs that require TLS", () => {
@@ -74,25 +86,29 @@ describe("rendered PgBouncer config (text)", () => {
 const unavailable = process.env.CI === "true" ? undefined
     : postgresUnavailableReason() ?? (pgbouncerVersion() ? undefined : "PgBouncer not installed (apt-get install -y pgbouncer)");
 
-describe("real PgBouncer in front of real PostgreSQL", { skip: unavailable ?? false }, () => {
+describe("real PgBouncer as the Pooler runs it, in front of real PostgreSQL", { skip: unavailable ?? false }, () => {
     let pg: PgServer;
     let bouncer: RunningPgbouncer;
-    const appUser = { user: "app_api", password: "0123456789abcdef0123456789abcdef" };
+    const passwords: Record<LoginSlot, string> = { 1: "0123456789abcdef0123456789abcdef", 2: "fedcba9876543210fedcba9876543210" };
 
     before(async () => {
         if (!pgbouncerVersion()) throw new Error("PgBouncer not installed (apt-get install -y pgbouncer): required under CI");
-        pg = await startPostgres({ settings: { max_connections: "150" } });
-        await pg.query(`CREATE ROLE app_api LOGIN PASSWORD '${appUser.password}'`);
+        pg = await startPostgres({ settings: { max_connections: "200" } });
+        // What the operator creates from our Cluster and Database objects, then our grants script.
+        await pg.query(`CREATE ROLE app_api NOLOGIN`);
+        for (const slot of LOGIN_SLOTS) await pg.query(`CREATE ROLE ${loginRole("api", slot)} LOGIN INHERIT IN ROLE app_api PASSWORD '${passwords[slot]}'`);
         await pg.createDatabase("api", "app_api");
+        const grants = spawnSync("bash", [path.join(SCRIPTS_DIR, "db-grants.sh"), "api"], {
+            encoding: "utf8",
+            env: { PATH: `${findPgBinDir()}:${process.env.PATH ?? ""}`, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.superuser, PGPASSWORD: pg.password },
+        });
+        assert.equal(grants.status, 0, grants.stderr);
+        await preparePoolerAuth(pg, "pooler-auth-password", ["api"]);
         bouncer = await startPgbouncer({
-            settings: {
-                databases: [{ name: "api", host: "127.0.0.1", port: pg.port, dbname: "api" }],
-                poolSize: POOL, reservePoolSize: 5, maxClientConn: MAX_CLIENTS, adminUser: "pgbouncer_admin",
-                // Debian's 1.18 rejects max_prepared_statements (1.21+); see the file header.
-                preparedStatements: false,
-            },
-            users: [appUser],
-            adminPassword: "admin-password-123",
+            postgres: { host: "127.0.0.1", port: pg.port },
+            parameters: poolerParameters(),
+            authPassword: "pooler-auth-password",
+            admin: { user: "pgbouncer_admin", password: "admin-password-123" },
         });
     });
     after(async () => {
@@ -100,37 +116,37 @@ describe("real PgBouncer in front of real PostgreSQL", { skip: unavailable ?? fa
         await pg?.destroy();
     });
 
-    it("runs our rendered config: SCRAM auth, transaction pooling", async () => {
+    const through = (user: string, password: string) => new Client({ connectionString: bouncer.url("api", user, password) });
+
+    it("runs transaction pooling with the Pooler's parameters; app passwords come from PostgreSQL (auth_query), not a file", async () => {
         const config = new Map((await bouncer.admin("SHOW CONFIG")).map((r) => [String(r.key), String(r.value)]));
-        assert.equal(config.get("auth_type"), "scram-sha-256");
         assert.equal(config.get("pool_mode"), "transaction");
         assert.equal(config.get("default_pool_size"), String(POOL));
         assert.equal(config.get("max_client_conn"), String(MAX_CLIENTS));
-    });
-
-    it("serves a client connecting with the DATABASE_URL format", async () => {
-        const url = postgresUrl({ ...appUser, host: "127.0.0.1", port: bouncer.port, database: "api" });
-        const client = new Client({ connectionString: url });
+        assert.match(config.get("auth_query") ?? "", /user_search/);
+        const client = through(loginRole("api", 1), passwords[1]);
         await client.connect();
-        const { rows } = await client.query<{ user: string; db: string }>("SELECT current_user AS user, current_database() AS db");
+        const { rows } = await client.query<{ session: string; acting: string; db: string }>("SELECT session_user AS session, current_user AS acting, current_database() AS db");
         await client.end();
-        assert.deepEqual(rows[0], { user: "app_api", db: "api" });
+        // The login role acts as the owner role (db-grants.sh), so what it creates belongs to the owner.
+        assert.deepEqual(rows[0], { session: "app_api_1", acting: "app_api", db: "api" });
     });
 
     it("refuses a wrong password", async () => {
-        const client = new Client({ connectionString: bouncer.url("api", "app_api", "wrong") });
+        const client = through(loginRole("api", 1), "wrong");
         client.on("error", () => undefined);
         await assert.rejects(client.connect(), /password authentication failed|SASL authentication failed/);
     });
 
     it(`serves ${MAX_CLIENTS} concurrent clients with at most ${POOL} server connections`, async () => {
-        const clients = Array.from({ length: MAX_CLIENTS }, () => new Client({ connectionString: bouncer.url("api", appUser.user, appUser.password) }));
+        const user = loginRole("api", 1);
+        const clients = Array.from({ length: MAX_CLIENTS }, () => through(user, passwords[1]));
         await Promise.all(clients.map((c) => c.connect()));
         let peak = 0;
         let sampling = true;
         const sampler = (async () => {
             while (sampling) {
-                const rows = await pg.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE usename = 'app_api'");
+                const rows = await pg.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE usename = $1", [user]);
                 peak = Math.max(peak, Number(rows[0].n));
                 await new Promise((r) => setTimeout(r, 20));
             }
@@ -142,20 +158,17 @@ describe("real PgBouncer in front of real PostgreSQL", { skip: unavailable ?? fa
                 return sum;
             }));
             assert.deepEqual(results, clients.map((_, i) => 3 * i));
-            const pools = (await bouncer.admin("SHOW POOLS")).find((r) => r.database === "api" && r.user === "app_api");
-            assert.ok(pools, "SHOW POOLS lists the api pool");
-            assert.ok(Number(pools.sv_active) + Number(pools.sv_idle) + Number(pools.sv_used) <= POOL);
         } finally {
             sampling = false;
             await sampler;
             await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
         }
         assert.ok(peak > 1, `the load reached PostgreSQL (peak ${peak})`);
-        assert.ok(peak <= POOL, `PostgreSQL saw ${peak} connections from app_api, pool is ${POOL}`);
+        assert.ok(peak <= POOL, `PostgreSQL saw ${peak} connections from ${user}, pool is ${POOL}`);
     });
 
     it("holds a migration's advisory lock over the direct URL", async () => {
-        const direct = () => new Client({ connectionString: pg.url("api", appUser.user, appUser.password) });
+        const direct = () => new Client({ connectionString: pg.url("api", loginRole("api", 1), passwords[1]) });
         const a = direct();
         const b = direct();
         await a.connect();
@@ -173,19 +186,90 @@ describe("real PgBouncer in front of real PostgreSQL", { skip: unavailable ?? fa
         }
     });
 
-    it("rotation: after ALTER ROLE, a new userlist and RELOAD, the old password fails and the new one works", async () => {
-        const rotated = { user: "app_api", password: "fedcba9876543210fedcba9876543210" };
-        await pg.query(`ALTER ROLE app_api PASSWORD '${rotated.password}'`);
-        bouncer.writeUserlist([rotated]);
-        await bouncer.admin("RELOAD");
-        // Server connections opened with the old password are closed so none outlives the rotation.
-        await bouncer.admin("RECONNECT api").catch(() => undefined);
-        const old = new Client({ connectionString: bouncer.url("api", "app_api", appUser.password) });
-        old.on("error", () => undefined);
-        await assert.rejects(old.connect(), /authentication failed/);
-        const fresh = new Client({ connectionString: bouncer.url("api", "app_api", rotated.password) });
-        await fresh.connect();
-        assert.equal((await fresh.query<{ one: number }>("SELECT 1 AS one")).rows[0].one, 1);
-        await fresh.end();
+    /**
+     * Pods querying through PgBouncer without pause, each with a fresh login per
+     * query (a new pod, a reconnecting pool) and a kept connection; counts failures.
+     */
+    function load(user: string, password: () => string) {
+        let running = true;
+        const failures: string[] = [];
+        let queries = 0;
+        const fresh = (async () => {
+            while (running) {
+                const c = through(user, password());
+                c.on("error", () => undefined);
+                try {
+                    await c.connect();
+                    await c.query("SELECT 1");
+                    queries++;
+                } catch (err) {
+                    failures.push(`${user} (new login): ${(err as Error).message}`);
+                } finally {
+                    await c.end().catch(() => undefined);
+                }
+            }
+        })();
+        const kept = (async () => {
+            const c = through(user, password());
+            c.on("error", () => undefined);
+            await c.connect();
+            while (running) {
+                try {
+                    await c.query("SELECT pg_sleep(0.005)");
+                    queries++;
+                } catch (err) {
+                    failures.push(`${user} (kept connection): ${(err as Error).message}`);
+                }
+            }
+            await c.end().catch(() => undefined);
+        })();
+        return {
+            failures,
+            get queries() { return queries; },
+            async stop() { running = false; await Promise.all([fresh, kept]); },
+        };
+    }
+
+    const settle = () => new Promise((r) => setTimeout(r, 400));
+
+    it("rotates a password with zero failed queries: the idle login role gets the new password, pods move to it, old pods keep theirs", async () => {
+        // Version 2 -> 3: pods run app_api_2 (version 2's password); version 3 makes app_api_1 active with a new password.
+        const from = activeSlot(2);
+        const to = activeSlot(3);
+        const newPassword = "00112233445566778899aabbccddeeff";
+        const oldPods = load(loginRole("api", from), () => passwords[from]);
+        await settle();
+        // 1. The operator applies the idle role's new password (its Secret changed).
+        await pg.query(`ALTER ROLE ${loginRole("api", to)} PASSWORD '${newPassword}'`);
+        await settle();
+        // 2. The login check passes through the pooler before the app's Secret changes.
+        const check = spawnSync("bash", [path.join(SCRIPTS_DIR, "db-login-check.sh")], {
+            encoding: "utf8",
+            env: {
+                PATH: `${findPgBinDir()}:${process.env.PATH ?? ""}`, PGHOST: "127.0.0.1", PGPORT: String(bouncer.port),
+                PGUSER: loginRole("api", to), PGPASSWORD: newPassword, PGDATABASE: "api", CHECK_TIMEOUT: "30",
+            },
+        });
+        assert.equal(check.status, 0, check.stderr);
+        // 3. The rollout: new pods with the new credentials while the old ones still serve.
+        const newPods = load(loginRole("api", to), () => newPassword);
+        await settle();
+        await oldPods.stop();
+        await settle();
+        await newPods.stop();
+        passwords[to] = newPassword;
+        assert.ok(oldPods.queries > 20 && newPods.queries > 20, `both generations queried (${oldPods.queries}, ${newPods.queries})`);
+        assert.deepEqual([...oldPods.failures, ...newPods.failures], []);
+    });
+
+    it("changing the password of the role running pods use (a single-role rotation) fails their new logins: why the roles alternate", async () => {
+        const slot = activeSlot(3);
+        const pods = load(loginRole("api", slot), () => passwords[slot]);
+        await settle();
+        await pg.query(`ALTER ROLE ${loginRole("api", slot)} PASSWORD 'a-password-the-pods-do-not-have'`);
+        await settle();
+        await pods.stop();
+        await pg.query(`ALTER ROLE ${loginRole("api", slot)} PASSWORD '${passwords[slot]}'`);
+        assert.ok(pods.failures.some((f) => /\(new login\): .*authentication failed/.test(f)), `${pods.queries} queries, failures: ${pods.failures.slice(0, 3).join("\n")}`);
     });
 });

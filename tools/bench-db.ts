@@ -29,7 +29,7 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client } from "pg";
 import { DATABASE_DEFAULTS } from "../components/database-config";
-import { pgbouncerVersion, startPgbouncer, type RunningPgbouncer } from "../test/support/pgbouncer";
+import { pgbouncerVersion, preparePoolerAuth, startPgbouncer, type RunningPgbouncer } from "../test/support/pgbouncer";
 import { findPgBin, findPgBinDir, postgresUnavailableReason, startPostgres, type PgServer } from "../test/support/postgres";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -401,15 +401,14 @@ async function main(): Promise<number> {
         await pg.query(`CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${appPassword}'`);
         await pg.createDatabase(APP_DB, APP_ROLE);
         const maxClientConn = APP_CLIENTS + MONITOR_HEADROOM;
+        // PgBouncer as CloudNativePG's Pooler runs it, with our Pooler parameters (test/support/pgbouncer.ts).
+        const authPassword = randomBytes(16).toString("hex");
+        await preparePoolerAuth(pg, authPassword, [APP_DB]);
         bouncer = await startPgbouncer({
-            settings: {
-                databases: [{ name: APP_DB, host: "127.0.0.1", port: pg.port, dbname: APP_DB }],
-                poolSize: POOL, reservePoolSize: RESERVE, maxClientConn, adminUser: ADMIN_USER,
-                // Debian's 1.18 rejects max_prepared_statements (1.21+).
-                preparedStatements: false,
-            },
-            users: [{ user: APP_ROLE, password: appPassword }],
-            adminPassword,
+            postgres: { host: "127.0.0.1", port: pg.port },
+            parameters: { default_pool_size: String(POOL), reserve_pool_size: String(RESERVE), reserve_pool_timeout: "3", max_client_conn: String(maxClientConn) },
+            authPassword,
+            admin: { user: ADMIN_USER, password: adminPassword },
         });
         const config = new Map((await bouncer.admin("SHOW CONFIG")).map((r) => [String(r.key), String(r.value)]));
         note(`PgBouncer on 127.0.0.1:${bouncer.port}: pool_mode ${config.get("pool_mode")}, default_pool_size ${config.get("default_pool_size")}, ` +
