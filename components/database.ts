@@ -27,7 +27,7 @@ export const PGBOUNCER_HOST = `${CNPG_POOLER}.${DATABASE_NAMESPACE}.svc.cluster.
 /** The user of CloudNativePG's PostgreSQL images. */
 const POSTGRES_UID = 26;
 // Mounted together at /scripts: the others source pg-common.sh from their own directory.
-const SCRIPTS = ["pg-common.sh", "pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "db-grants.sh", "db-login-check.sh"];
+const SCRIPTS = ["pg-common.sh", "pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "pg-drill-server.sh", "db-grants.sh", "db-login-check.sh"];
 
 export interface DatabaseApp {
     readonly name: string;
@@ -343,9 +343,11 @@ export class Database extends pulumi.ComponentResource {
         restoreContainer.command = ["bash", "-c",
             'exec bash /scripts/pg-restore.sh ${RESTORE_FORCE:+--force} "${SOURCE_DB:?set SOURCE_DB}" "${TARGET_DB:?set TARGET_DB}" ${BACKUP_ID:+"$BACKUP_ID"}'];
         cronJob("postgres-restore", s.backup.schedule, restorePod, 6 * 3600, true);
-        cronJob("postgres-restore-drill", s.restoreDrill.schedule, this.scriptPod("pg-restore-drill.sh", [
-            ...superuserEnv(),
+        // The drill restores into a throwaway server inside its own pod (pg-drill-server.sh):
+        // it gets no credentials for production and never connects to it.
+        cronJob("postgres-restore-drill", s.restoreDrill.schedule, this.scriptPod("pg-drill-server.sh", [
             { name: "BACKUP_DIR", value: "/backups" },
+            { name: "DRILL_WORK_DIR", value: "/tmp" },
             ...(s.restoreDrill.checkQuery ? [{ name: "DRILL_CHECK_QUERY", value: s.restoreDrill.checkQuery }] : []),
         ], [{ ...backupsVolume, mount: { ...backupsVolume.mount, readOnly: true } }], "Never"), 6 * 3600);
     }

@@ -108,10 +108,17 @@ describe("prod database tier", () => {
         const [c] = b.jobTemplate.spec.template.spec.containers;
         assert.deepEqual(c.env?.find((e) => e.name === "RETENTION_DAYS")?.value, "7");
         assert.equal((drill.inputs.spec as { schedule: string }).schedule, "0 5 * * 0");
+        // The drill never addresses production: a throwaway server in its own pod, no credentials.
+        const d = (drill.inputs.spec as { jobTemplate: { spec: { template: { spec: PodSpec } } } }).jobTemplate.spec.template.spec.containers[0];
+        assert.deepEqual((d as Container & { command: string[] }).command, ["bash", "/scripts/pg-drill-server.sh"]);
+        const drillEnv = JSON.stringify(d.env);
+        for (const production of ["postgres-rw", "pgbouncer", "postgres-superuser", "PGHOST", "PGPASSWORD"]) {
+            assert.ok(!drillEnv.includes(production), `the drill's environment mentions ${production}`);
+        }
         const pvc = one(prod, "kubernetes:core/v1:PersistentVolumeClaim");
         assert.ok(pvc.protect && pvc.retainOnDelete);
         const scripts = one(prod, "kubernetes:core/v1:ConfigMap", "prod-database-scripts").inputs.data as Record<string, string>;
-        assert.deepEqual(Object.keys(scripts).sort(), ["db-grants.sh", "db-login-check.sh", "pg-backup.sh", "pg-common.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
+        assert.deepEqual(Object.keys(scripts).sort(), ["db-grants.sh", "db-login-check.sh", "pg-backup.sh", "pg-common.sh", "pg-drill-server.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
     });
 
     it("waits for the retaining StorageClass and the CSI driver before creating anything", () => {

@@ -426,6 +426,57 @@ describe("pg-restore-drill.sh", () => {
     });
 });
 
+describe("pg-drill-server.sh", () => {
+    /** Runs the drill wrapper as the `postgres` OS user when we are root (PostgreSQL refuses root), with production's settings in the env. */
+    function runDrillServer(env: Record<string, string>): Run {
+        const server = pg as PgServer;
+        const vars = {
+            PATH: `${findPgBinDir()}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+            HOME: tmpRoot,
+            // What a careless pod spec would pass: the drill must ignore it.
+            PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.superuser, PGPASSWORD: server.password,
+            ...env,
+        };
+        const asRoot = process.getuid?.() === 0;
+        const argv = ["bash", path.join(SCRIPTS_DIR, "pg-drill-server.sh")];
+        const r = asRoot
+            ? spawnSync("runuser", ["-u", "postgres", "--", "env", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), ...argv], { encoding: "utf8", timeout: TEST_TIMEOUT })
+            : spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env: vars, timeout: TEST_TIMEOUT });
+        return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    }
+    /** The backups and a work dir the postgres OS user can use. */
+    function shareWithPostgres(...dirs: string[]): void {
+        for (const dir of [tmpRoot, ...dirs]) fs.chmodSync(dir, 0o755);
+        if (process.getuid?.() === 0) for (const dir of dirs) spawnSync("chown", ["-R", "postgres:", dir]);
+    }
+
+    it("restores and checks the newest backup in a throwaway server of its own: production can even be down", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const shop = await database(t, "shop");
+        await seed(shop);
+        const dir = tempDir(t, "backups");
+        backup(dir);
+        const work = tempDir(t, "drill-work");
+        shareWithPostgres(dir, work);
+        await pg.stop();
+        try {
+            const r = runDrillServer({ BACKUP_DIR: dir, DRILL_WORK_DIR: work, DRILL_DATABASES: shop, DRILL_CHECK_QUERY: "SELECT count(*) = 2000 FROM customers" });
+            assert.equal(r.status, 0, show(r));
+            assert.match(r.stdout, new RegExp(`^drill ${shop}: ok`, "m"));
+            assert.match(r.stderr, /throwaway server up in .* \(socket only\)/);
+            assert.deepEqual(fs.readdirSync(work), [], "the throwaway server is gone");
+
+            const failed = runDrillServer({ BACKUP_DIR: dir, DRILL_WORK_DIR: work, DRILL_DATABASES: shop, DRILL_CHECK_QUERY: "SELECT false" });
+            assert.equal(failed.status, 1, show(failed));
+            assert.match(failed.stdout, new RegExp(`^drill ${shop}: FAILED`, "m"));
+            assert.deepEqual(fs.readdirSync(work), [], "nothing is left behind after a failure either");
+        } finally {
+            await pg.start();
+        }
+        assert.deepEqual(await databasesLike("drill_%"), [], "production never saw a scratch database");
+    });
+});
+
 /**
  * The roles CloudNativePG creates for an app (database-render.ts cnpgClusterSpec): the owner
  * without login, two login roles in it; and the app's database owned by the owner.
