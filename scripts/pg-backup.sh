@@ -22,12 +22,16 @@
 # nothing else is touched, and the exit status is 1.
 #
 # Retention, applied only after the new backup is in place. Backups are the
-# directories named YYYYMMDDTHHMMSSZ (anything else in BACKUP_DIR is ignored):
-#   - a backup whose timestamp is more than RETENTION_DAYS x 24 hours old is removed,
-#   - except the two newest backups (the one just written and the newest one
-#     before it), which are never removed: when the CronJob stopped for longer
-#     than the retention, the first backup after the gap keeps the last one from
-#     before it instead of leaving a single, never yet drilled backup;
+# directories named YYYYMMDDTHHMMSSZ by a valid date that is not in the future
+# (anything else in BACKUP_DIR is ignored; future names are reported):
+#   - a backup whose timestamp is more than RETENTION_DAYS x 24 hours older than
+#     the reference is removed; the reference is now, but at most a day after the
+#     newest earlier complete backup (a clock run ahead prunes nothing extra),
+#   - except the two newest complete backups (with a MANIFEST: the one just
+#     written and the newest one before it), which are never removed: when the
+#     CronJob stopped for longer than the retention, the first backup after the
+#     gap keeps the last one from before it instead of leaving a single, never
+#     yet drilled backup;
 #   - .<timestamp>.partial directories more than 24 hours old (left by a killed
 #     run) are removed; younger ones may belong to a run in progress.
 set -euo pipefail
@@ -107,27 +111,35 @@ partial=""
 sync -- "$backup_root" || die "could not flush $backup_root to disk"
 log "backup complete: $final (${#files[@]} files, $(du -sk -- "$final" | cut -f1) KiB)"
 
-# Pruning: only now that the new backup is in place.
+# Pruning: only now that the new backup is in place. Ages are measured from
+# the backups' own timestamps: the reference is this run's clock, but never
+# more than a day after the newest earlier complete backup, so a clock that
+# jumped ahead cannot expire every backup at once.
 now="$(date -u +%s)"
-cutoff=$((now - retention_days * 86400))
-backups=()
-for path in "$backup_root"/*; do
-  name="${path##*/}"
-  if [ -d "$path" ] && [[ $name =~ $STAMP_RE ]]; then backups+=("$name"); fi
+backup_stamps "$backup_root" "$now"
+backups=("${backup_list[@]}")
+complete=()
+for name in "${backups[@]}"; do
+  if [ -f "$backup_root/$name/MANIFEST" ]; then complete+=("$name"); fi
 done
-# Newest first (the names sort as their timestamps).
-mapfile -t backups < <(printf '%s\n' "${backups[@]}" | sort -r)
+reference=$now
+for name in "${complete[@]}"; do
+  [ "$name" != "$stamp" ] || continue
+  previous="$(stamp_epoch "$name")"
+  if [ $((previous + 86400)) -lt "$reference" ]; then reference=$((previous + 86400)); fi
+  break
+done
+cutoff=$((reference - retention_days * 86400))
+# Never removed: the two newest complete backups.
+keep=("${complete[@]:0:KEEP_NEWEST}")
 pruned=0
-for ((i = KEEP_NEWEST; i < ${#backups[@]}; i++)); do
-  name="${backups[$i]}"
-  if ! epoch="$(stamp_epoch "$name")"; then
-    log "ignoring $name: not a valid date"
-    continue
-  fi
+for name in "${backups[@]}"; do
+  [[ " ${keep[*]} " == *" $name "* ]] && continue
+  epoch="$(stamp_epoch "$name")"
   if [ "$epoch" -lt "$cutoff" ]; then
     rm -rf -- "${backup_root:?}/$name"
     pruned=$((pruned + 1))
-    log "removed expired backup $name ($(((now - epoch) / 86400)) days old, retention $retention_days days)"
+    log "removed expired backup $name ($(((reference - epoch) / 86400)) days older than the reference, retention $retention_days days)"
   fi
 done
 for path in "$backup_root"/.*.partial; do
@@ -140,6 +152,6 @@ for path in "$backup_root"/.*.partial; do
     log "removed stale partial directory $name"
   fi
 done
-log "retention: $((${#backups[@]} - pruned)) backups kept, $pruned removed"
+log "retention: $((${#backups[@]} - pruned)) backups kept, $pruned removed${future_backups[0]:+, ${#future_backups[@]} from the future left alone}"
 
 printf '%s\n' "$final"

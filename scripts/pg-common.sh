@@ -48,3 +48,35 @@ stamp_epoch() {
   local s=$1
   date -u -d "${s:0:4}-${s:4:2}-${s:6:2} ${s:9:2}:${s:11:2}:${s:13:2}" +%s 2>/dev/null
 }
+
+# Seconds a backup's name may be ahead of this machine's clock (clocks drift a little).
+readonly FUTURE_TOLERANCE=300
+
+# Sets backup_list to the backups in directory $1 that count, newest first:
+# directories named by a valid UTC timestamp no later than $2 (epoch seconds)
+# + FUTURE_TOLERANCE; and future_backups to those named later than that. A name
+# in the future or with an impossible date is reported on stderr and never
+# counted: it must not pass for the newest backup.
+# shellcheck disable=SC2034 # backup_list and future_backups are read by the scripts that source this file
+backup_stamps() {
+  local root=$1 now=$2 path name epoch
+  local -a found=()
+  backup_list=()
+  future_backups=()
+  for path in "$root"/*; do
+    name="${path##*/}"
+    if [ ! -d "$path" ] || ! [[ $name =~ $STAMP_RE ]]; then continue; fi
+    if ! epoch="$(stamp_epoch "$name")"; then
+      log "ignoring $name: not a valid date"
+      continue
+    fi
+    if [ "$epoch" -gt $((now + FUTURE_TOLERANCE)) ]; then
+      log "ignoring $name: $(((epoch - now) / 3600)) hours in the future (is a clock wrong?)"
+      future_backups+=("$name")
+      continue
+    fi
+    found+=("$name")
+  done
+  # The names sort as their timestamps.
+  if [ ${#found[@]} -gt 0 ]; then mapfile -t backup_list < <(printf '%s\n' "${found[@]}" | sort -r); fi
+}

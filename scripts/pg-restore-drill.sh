@@ -70,15 +70,16 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # The newest backup, complete or not: a damaged newest backup must fail the drill.
-newest=""
-for path in "$backup_root"/*; do
-  name="${path##*/}"
-  if [ -d "$path" ] && [[ $name =~ $STAMP_RE ]]; then newest="$name"; fi
-done
+# A backup named in the future would hide a stopped CronJob: it fails the drill.
+now="$(date -u +%s)"
+backup_stamps "$backup_root" "$now"
+if [ ${#future_backups[@]} -gt 0 ]; then
+  die "backup ${future_backups[0]} is named in the future: is a clock wrong? (move it aside; it is never counted as the newest)"
+fi
+newest="${backup_list[0]:-}"
 [ -n "$newest" ] || die "there is no backup in $backup_root: has the backup CronJob ever succeeded?"
 backup="$backup_root/$newest"
-now="$(date -u +%s)"
-backup_epoch="$(stamp_epoch "$newest")" || die "newest backup $newest is not named by a valid date"
+backup_epoch="$(stamp_epoch "$newest")"
 age_hours=$(((now - backup_epoch) / 3600))
 if [ $((now - backup_epoch)) -gt $((max_age_hours * 3600)) ]; then
   die "the newest backup $newest is $age_hours hours old (limit DRILL_MAX_AGE_HOURS=$max_age_hours): is the backup CronJob running?"

@@ -220,6 +220,37 @@ describe("pg-backup.sh", () => {
         assert.deepEqual(entries(dir), [...recent, path.basename(created), runningPartial, "keep-me", "20200101", "notes.txt"].sort());
     });
 
+    it("a clock run 30 days ahead prunes nothing extra: ages count from the backups' own timestamps", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const dir = tempDir(t, "backups");
+        const earlier = [1, 2, 3, 4, 5, 6].map((days) => stampAgo(days * 24));
+        for (const name of earlier) fakeBackup(dir, name);
+        // `date` 30 days ahead, as on a node whose clock jumped (the real one parses dates given with -d).
+        const bin = tempDir(t, "skewed-bin");
+        fs.writeFileSync(path.join(bin, "date"), `#!/bin/bash
+for a in "$@"; do case "$a" in -d*) exec /bin/date "$@" ;; esac; done
+exec /bin/date -d "@$(( $(/bin/date +%s) + 30 * 86400 ))" "$@"
+`, { mode: 0o755 });
+        const created = backup(dir, { RETENTION_DAYS: "7", PATH: `${bin}:${findPgBinDir()}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+        assert.deepEqual(entries(dir), [...earlier, path.basename(created)].sort(), "all six earlier backups kept");
+    });
+
+    it("a backup named in the future is reported and left alone, never one of the two newest it keeps", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const dir = tempDir(t, "backups");
+        const [older, newest] = [stampAgo(30 * 24), stampAgo(20 * 24)];
+        const future = stampAgo(-10 * 24);
+        for (const name of [older, newest, future]) fakeBackup(dir, name);
+        fs.mkdirSync(path.join(dir, "20261399T250000Z"));
+        const r = runScript("pg-backup.sh", [], { BACKUP_DIR: dir, RETENTION_DAYS: "7" });
+        assert.equal(r.status, 0, show(r));
+        const created = r.stdout.trim().split("\n").pop() as string;
+        // Kept: the new one and the newest earlier complete backup (expired, but the last one before a gap).
+        assert.deepEqual(entries(dir), [newest, path.basename(created), future, "20261399T250000Z"].sort());
+        assert.match(r.stderr, new RegExp(`ignoring ${future}: 2\\d\\d hours in the future`));
+        assert.match(r.stderr, /ignoring 20261399T250000Z: not a valid date/);
+    });
+
     it("when every earlier backup has expired, keeps the newest of them next to the new one", { timeout: TEST_TIMEOUT }, async (t) => {
         if (!requirePostgres(t) || !pg) return;
         const dir = tempDir(t, "backups");
@@ -418,6 +449,14 @@ describe("pg-restore-drill.sh", () => {
         const laxer = runScript("pg-restore-drill.sh", [], { BACKUP_DIR: dir, DRILL_MAX_AGE_HOURS: "100" });
         assert.equal(laxer.status, 1, show(laxer));
         assert.match(laxer.stderr, /FAILED: backup \d{8}T\d{6}Z holds no database dump to drill/);
+
+        // A name in the future must not pass for a fresh backup: it fails the drill.
+        fakeBackup(dir, stampAgo(-48));
+        const future = runScript("pg-restore-drill.sh", [], { BACKUP_DIR: dir, DRILL_MAX_AGE_HOURS: "100" });
+        assert.equal(future.status, 1, show(future));
+        assert.match(future.stderr, /FAILED: backup \d{8}T\d{6}Z is named in the future: is a clock wrong\?/);
+        fs.rmSync(path.join(dir, stampAgo(-48)), { recursive: true, force: true });
+        for (const name of entries(dir).filter((n) => n > stampAgo(0))) fs.rmSync(path.join(dir, name), { recursive: true });
 
         fs.mkdirSync(path.join(dir, stampAgo(1)));
         const incomplete = runScript("pg-restore-drill.sh", [], { BACKUP_DIR: dir });
