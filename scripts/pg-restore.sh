@@ -7,8 +7,12 @@
 #   target-db  the database to restore into. Created when missing. An existing
 #              one is used only when it has no table (outside pg_catalog and
 #              information_schema); otherwise the restore is refused, unless
-#              --force (first argument only) is given: then it is dropped
-#              (WITH (FORCE): its sessions are disconnected) and created again.
+#              --force (first argument only) is given: then the dump is restored
+#              into a new database <target>_restore_<epoch>, and only when that
+#              succeeded are the two swapped by rename in one transaction (the
+#              target's sessions are disconnected): the old database stays as
+#              <target>_replaced_<epoch> until you drop it. An interruption at
+#              any point leaves the old database in place.
 #   backup-id  a directory name in BACKUP_DIR (YYYYMMDDTHHMMSSZ); default: the
 #              newest backup that has a MANIFEST (i.e. is complete)
 # Env:   BACKUP_DIR     (required) where pg-backup.sh writes
@@ -22,7 +26,7 @@
 # Then: pg_restore --no-owner --no-acl --exit-on-error -d <target>.
 # Stdout: one line saying what was restored. Stderr: one line per step.
 # Exit:  0 restored; 1 failure (no such backup or dump, checksum mismatch, target
-#        not empty without --force, pg_restore error; a target database this run
+#        not empty without --force, pg_restore error; a database this run
 #        created is dropped again); 2 usage error.
 set -euo pipefail
 # shellcheck source=scripts/pg-common.sh disable=SC1091 # followed with shellcheck -x
@@ -100,49 +104,74 @@ fi
 exists="$(psql_on "$maint_db" -v db="$target_db" <<<"SELECT count(*) FROM pg_database WHERE datname = :'db';")" ||
   die "could not query the server (see the psql error above)"
 
-created=0
+created=""
 finished=0
 cleanup() {
-  if [ "$created" = 1 ] && [ "$finished" = 0 ]; then
-    log "dropping database $target_db, which this failed run created"
-    psql_on "$maint_db" -v db="$target_db" <<<'DROP DATABASE IF EXISTS :"db" WITH (FORCE);' ||
-      log "could not drop database $target_db: drop it by hand"
+  if [ -n "$created" ] && [ "$finished" = 0 ]; then
+    log "dropping database $created, which this failed run created"
+    psql_on "$maint_db" -v db="$created" <<<'DROP DATABASE IF EXISTS :"db" WITH (FORCE);' ||
+      log "could not drop database $created: drop it by hand"
   fi
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-recreate=0
+swap=0
 if [ "$exists" = 1 ]; then
   tables="$(count_tables "$target_db")" || die "could not look into database $target_db"
   if [ "$tables" -gt 0 ] && [ "$force" = 0 ]; then
-    die "target database $target_db already exists and has $tables tables; refusing to restore over it (pass --force as the first argument to drop and recreate it)"
+    die "target database $target_db already exists and has $tables tables; refusing to restore over it (pass --force as the first argument to restore beside it and swap)"
   fi
-  if [ "$force" = 1 ]; then recreate=1; fi
+  if [ "$force" = 1 ]; then swap=1; fi
 fi
-if [ "$recreate" = 1 ]; then
-  log "--force: dropping the existing database $target_db"
-  psql_on "$maint_db" -v db="$target_db" <<<'DROP DATABASE :"db" WITH (FORCE);' || die "could not drop database $target_db"
+epoch="$(date -u +%s)"
+into="$target_db"
+if [ "$swap" = 1 ]; then
+  # Never into the live database: beside it, swapped in only when complete.
+  into="${target_db:0:40}_restore_${epoch}"
+  log "--force: restoring into $into, then swapping it with $target_db"
 fi
-if [ "$exists" = 0 ] || [ "$recreate" = 1 ]; then
-  psql_on "$maint_db" -v db="$target_db" <<<'CREATE DATABASE :"db";' || die "could not create database $target_db"
-  created=1
-  log "created database $target_db"
+if [ "$exists" = 0 ] || [ "$swap" = 1 ]; then
+  psql_on "$maint_db" -v db="$into" <<<'CREATE DATABASE :"db";' || die "could not create database $into"
+  created="$into"
+  log "created database $into"
 else
   log "restoring into the existing, empty database $target_db"
 fi
 restore_args=(--no-owner --no-acl --exit-on-error -w)
 if [ -n "$owner" ]; then
-  psql_on "$maint_db" -v db="$target_db" -v role="$owner" <<<'ALTER DATABASE :"db" OWNER TO :"role";' ||
-    die "could not give database $target_db to $owner"
+  psql_on "$maint_db" -v db="$into" -v role="$owner" <<<'ALTER DATABASE :"db" OWNER TO :"role";' ||
+    die "could not give database $into to $owner"
   restore_args+=("--role=$owner")
-  log "database $target_db and the restored objects are owned by $owner"
+  log "database $into and the restored objects are owned by $owner"
 fi
 
 started="$(date +%s)"
-pg_restore "${restore_args[@]}" -d "$(conn_db "$target_db")" -- "$dump" || die "pg_restore of $dump into $target_db failed"
-tables="$(count_tables "$target_db")" || die "could not look into the restored database $target_db"
-finished=1
+pg_restore "${restore_args[@]}" -d "$(conn_db "$into")" -- "$dump" || die "pg_restore of $dump into $into failed"
+tables="$(count_tables "$into")" || die "could not look into the restored database $into"
 log "pg_restore done in $(($(date +%s) - started)) s"
+
+if [ "$swap" = 1 ]; then
+  replaced="${target_db:0:40}_replaced_${epoch}"
+  # Both renames in one transaction: the target name always names a complete database.
+  # Sessions that reconnect in between make the rename fail; try again a few times.
+  swapped=0
+  for attempt in 1 2 3 4 5; do
+    if psql_on "$maint_db" -v db="$target_db" -v old="$replaced" -v new="$into" <<'SQL'
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :'db' AND pid <> pg_backend_pid() \gset
+BEGIN;
+ALTER DATABASE :"db" RENAME TO :"old";
+ALTER DATABASE :"new" RENAME TO :"db";
+COMMIT;
+SQL
+    then swapped=1; break; fi
+    log "swap attempt $attempt failed; retrying"
+    sleep 1
+  done
+  [ "$swapped" = 1 ] || die "could not swap $into in for $target_db (sessions keep connecting? scale the app down); $target_db is unchanged"
+  created=""
+  log "swapped: $target_db is the restored database; the previous one is $replaced (drop it once you are satisfied)"
+fi
+finished=1
 printf 'restored database %s from backup %s (%s) into %s: %s tables\n' "$source_db" "$backup_id" "$dump" "$target_db" "$tables"

@@ -325,7 +325,13 @@ describe("pg-restore.sh", () => {
 
         const forced = runScript("pg-restore.sh", ["--force", source, target, backupId], { BACKUP_DIR: dir });
         assert.equal(forced.status, 0, show(forced));
-        assert.deepEqual(await rowCounts(target), expected, "dropped and recreated: only the backup's tables");
+        assert.deepEqual(await rowCounts(target), expected, "swapped in: only the backup's tables");
+        // The previous database is kept under another name until someone drops it.
+        const [replaced] = await databasesLike(`${target}_replaced_%`);
+        assert.ok(replaced, show(forced));
+        t.after(() => pg?.query(`DROP DATABASE IF EXISTS ${quoteIdent(replaced)} WITH (FORCE)`));
+        assert.deepEqual(await rowCounts(replaced), { precious: 1 });
+        assert.deepEqual(await databasesLike(`${target}_restore_%`), []);
 
         const empty = await database(t, "empty");
         const intoEmpty = runScript("pg-restore.sh", [source, empty], { BACKUP_DIR: dir });
@@ -345,6 +351,40 @@ describe("pg-restore.sh", () => {
             owned,
         );
         assert.deepEqual(owners.map((o) => o.owner), [role]);
+    });
+
+    it("an interrupted --force restore (SIGTERM while pg_restore runs) leaves the live database as it was", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const source = await database(t, "shop");
+        await seed(source);
+        const dir = tempDir(t, "backups");
+        backup(dir);
+        const target = await database(t, "live");
+        await pg.query("CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)", [], target);
+        // A pg_restore that takes its time, so the signal arrives while it runs.
+        const bin = tempDir(t, "slow-bin");
+        fs.writeFileSync(path.join(bin, "pg_restore"), `#!/bin/bash
+case " $* " in *" --list "*) exec "${findPgBinDir()}/pg_restore" "$@" ;; esac
+echo started > "${bin}/started"; sleep 30
+`, { mode: 0o755 });
+        const server = pg;
+        const child = spawn("bash", [path.join(SCRIPTS_DIR, "pg-restore.sh"), "--force", source, target], {
+            env: {
+                PATH: `${bin}:${findPgBinDir()}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: tmpRoot, BACKUP_DIR: dir,
+                PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.superuser, PGPASSWORD: server.password,
+            },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stderr = "";
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+        const deadline = Date.now() + 20_000;
+        while (!fs.existsSync(path.join(bin, "started")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        child.kill("SIGTERM");
+        assert.equal(await exited, 143, stderr);
+        assert.deepEqual(await rowCounts(target), { precious: 1 }, "the live database is untouched");
+        assert.deepEqual(await databasesLike(`${target}_restore_%`), [], "the half-restored copy is dropped");
+        assert.match(stderr, /dropping database .*_restore_\d+, which this failed run created/);
     });
 
     it("refuses a corrupted dump (MANIFEST checksum), a missing dump and a missing backup, creating nothing", { timeout: TEST_TIMEOUT }, async (t) => {
