@@ -130,6 +130,8 @@ export interface CnpgClusterSpec {
     readonly settings: ClusterDatabaseSettings;
     readonly image: string;
     readonly storageClass?: string;
+    /** The ObjectStore WAL and base backups go to (point-in-time recovery); absent: none. */
+    readonly objectStore?: string;
     /** Each app's owner role and its two login roles, with the Secrets holding their passwords. */
     readonly apps: readonly string[];
 }
@@ -160,6 +162,9 @@ export function cnpgClusterSpec(c: CnpgClusterSpec): Record<string, unknown> {
         resources: { requests: { cpu: s.cpu, memory: s.memory }, limits: { cpu: s.cpu, memory: s.memory } },
         // One instance per node: losing a node loses one copy, and a replica is promoted.
         affinity: { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" },
+        // Every WAL segment goes to the object store, at the latest after archive_timeout
+        // (CloudNativePG's default 5min, pkg/postgres/configuration.go): the RPO.
+        ...(c.objectStore ? { plugins: [{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: c.objectStore } }] } : {}),
         managed: {
             roles: c.apps.flatMap((app) => [
                 { name: ownerRole(app), ensure: "present", login: false, inherit: true },
@@ -214,4 +219,62 @@ export function cnpgPoolerSpec(s: ClusterDatabaseSettings, image: string): Recor
 /** spec of an app's Database: owned by its owner role, kept when the object is deleted. */
 export function cnpgDatabaseSpec(app: string): Record<string, unknown> {
     return { name: app, owner: ownerRole(app), cluster: { name: CNPG_CLUSTER }, ensure: "present", databaseReclaimPolicy: "retain" };
+}
+
+// ---------------------------------------------------------------- point-in-time recovery
+
+/** plugin-barman-cloud's name (internal/cnpgi/metadata/constants.go). */
+export const BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io";
+export const OBJECT_STORE = "postgres-backups";
+
+export interface ObjectStoreS3 {
+    readonly endpoint: string;
+    readonly bucket: string;
+    /** A Secret with keys accessKey and secretKey. */
+    readonly credentialsSecret: string;
+}
+
+/** spec of the plugin's ObjectStore (barmancloud.cnpg.io/v1, api/v1/objectstore_types.go at v0.13.0). */
+export function objectStoreSpec(s3: ObjectStoreS3, retentionDays: number): Record<string, unknown> {
+    return {
+        configuration: {
+            destinationPath: `s3://${s3.bucket}/cnpg`,
+            endpointURL: `https://${s3.endpoint}`,
+            s3Credentials: {
+                accessKeyId: { name: s3.credentialsSecret, key: "accessKey" },
+                secretAccessKey: { name: s3.credentialsSecret, key: "secretKey" },
+            },
+            wal: { compression: "zstd", maxParallel: 2 },
+            data: { compression: "snappy", jobs: 2 },
+        },
+        retentionPolicy: `${retentionDays}d`,
+        instanceSidecarConfiguration: {
+            // S3-compatible stores (Hetzner's among them) reject boto3's newer default checksums
+            // (plugin-barman-cloud issue #393).
+            env: [
+                { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" },
+                { name: "AWS_RESPONSE_CHECKSUM_VALIDATION", value: "when_required" },
+            ],
+        },
+    };
+}
+
+/**
+ * CloudNativePG's schedules have a seconds field first (api/v1/scheduledbackup_types.go):
+ * the base backup runs at second 0 of our five-field cron.
+ */
+export function withSeconds(cron: string): string {
+    return `0 ${cron}`;
+}
+
+/** spec of the daily base backup through the plugin. */
+export function scheduledBackupSpec(cron: string): Record<string, unknown> {
+    return {
+        schedule: withSeconds(cron),
+        cluster: { name: CNPG_CLUSTER },
+        method: "plugin",
+        pluginConfiguration: { name: BARMAN_PLUGIN },
+        backupOwnerReference: "self",
+        immediate: true,
+    };
 }

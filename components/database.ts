@@ -12,7 +12,7 @@ import { denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTE
 import type { ClusterDatabaseSettings } from "./database-config";
 import {
     activeSlot, CNPG_CLUSTER, CNPG_POOLER, cnpgClusterSpec, cnpgDatabaseSpec, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, loginSecretName,
-    postgresUrl, slotGenerations,
+    OBJECT_STORE, objectStoreSpec, postgresUrl, scheduledBackupSpec, slotGenerations,
 } from "./database-render";
 import { readScript } from "./k3s-render";
 import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "./versions";
@@ -42,6 +42,8 @@ export interface DatabaseArgs {
     readonly provider: k8s.Provider;
     /** What proves the cluster schedules pods (the operator's install waits for it). */
     readonly clusterReady?: pulumi.Resource[];
+    /** cert-manager when this program installs it: the backup plugin's TLS needs it. */
+    readonly certManager?: pulumi.Resource[];
 }
 
 /** What an app needs: its two URLs (secrets) and what must be rolled out before it. */
@@ -122,12 +124,50 @@ export class Database extends pulumi.ComponentResource {
             }
         }
 
+        // With S3-compatible storage: WAL archiving and daily base backups (point-in-time recovery).
+        const s3 = s.backup.s3;
+        const pitr: pulumi.Resource[] = [];
+        if (s3) {
+            pitr.push(new k8s.core.v1.Secret(`${name}-backup-s3`, {
+                metadata: { name: "backup-s3", namespace: DATABASE_NAMESPACE, labels: labels("postgres-backup") },
+                stringData: { accessKey: s3.accessKey, secretKey: pulumi.secret(s3.secretKey) },
+            }, inNs));
+            if (s.operator === "install") {
+                // In the operator's namespace, as the plugin requires; its TLS certificates come from cert-manager.
+                pitr.push(new k8s.helm.v3.Release(`${name}-barman-cloud`, {
+                    name: "barman-cloud",
+                    chart: "plugin-barman-cloud",
+                    version: VERSIONS.barmanCloudChart,
+                    repositoryOpts: { repo: CNPG_CHART_REPO },
+                    namespace: CNPG_OPERATOR_NAMESPACE,
+                    timeout: 900,
+                }, { ...child, dependsOn: [...operator, ...(args.certManager ?? [])] }));
+            }
+            pitr.push(new k8s.apiextensions.CustomResource(`${name}-object-store`, {
+                apiVersion: "barmancloud.cnpg.io/v1",
+                kind: "ObjectStore",
+                metadata: { name: OBJECT_STORE, namespace: DATABASE_NAMESPACE, labels: labels("postgres-backup") },
+                spec: objectStoreSpec({ endpoint: s3.endpoint, bucket: s3.bucket, credentialsSecret: "backup-s3" }, s.backup.retentionDays),
+            }, { ...child, dependsOn: [...pitr] }));
+        }
+
         const cluster = new k8s.apiextensions.CustomResource(`${name}-cluster`, {
             apiVersion: "postgresql.cnpg.io/v1",
             kind: "Cluster",
             metadata: { name: CNPG_CLUSTER, namespace: DATABASE_NAMESPACE, labels: labels("postgres") },
-            spec: cnpgClusterSpec({ settings: s, image: this.image, storageClass: args.storageClass, apps: args.apps.map((a) => a.name) }),
-        }, { ...child, dependsOn: [ns, ...operator, ...loginSecrets], protect: true, retainOnDelete: true });
+            spec: cnpgClusterSpec({
+                settings: s, image: this.image, storageClass: args.storageClass, apps: args.apps.map((a) => a.name),
+                objectStore: s3 ? OBJECT_STORE : undefined,
+            }),
+        }, { ...child, dependsOn: [ns, ...operator, ...loginSecrets, ...pitr], protect: true, retainOnDelete: true });
+        if (s3) {
+            new k8s.apiextensions.CustomResource(`${name}-base-backup`, {
+                apiVersion: "postgresql.cnpg.io/v1",
+                kind: "ScheduledBackup",
+                metadata: { name: "postgres-daily", namespace: DATABASE_NAMESPACE, labels: labels("postgres-backup") },
+                spec: scheduledBackupSpec(s.backup.schedule),
+            }, { ...child, dependsOn: [cluster] });
+        }
 
         const pooler = new k8s.apiextensions.CustomResource(`${name}-pooler`, {
             apiVersion: "postgresql.cnpg.io/v1",
@@ -279,12 +319,6 @@ export class Database extends pulumi.ComponentResource {
             { name: "RETENTION_DAYS", value: String(s.backup.retentionDays) },
         ], [backupsVolume], "Never");
         const s3 = s.backup.s3;
-        if (s3) {
-            new k8s.core.v1.Secret(`${name}-backup-s3`, {
-                metadata: { name: "backup-s3", namespace: DATABASE_NAMESPACE, labels: labels("postgres-backup") },
-                stringData: { accessKey: s3.accessKey, secretKey: pulumi.secret(s3.secretKey) },
-            }, opts);
-        }
         // With S3: dump first (init container), then copy off-site. `copy` never deletes remotely:
         // an emptied local volume must not wipe the off-site copies (S3 lifecycle rules expire them).
         const spec: k8s.types.input.core.v1.PodSpec = s3 ? {

@@ -115,6 +115,8 @@ export interface PlatformIngressArgs {
     readonly settings: IngressSettings;
     /** hetzner: tune k3s's bundled Traefik; absent (existing mode): use the cluster's ingress controller as it is. */
     readonly bundledTraefik?: BundledTraefikArgs;
+    /** Something besides TLS needs cert-manager (the database's backup plugin). */
+    readonly certManagerForOthers?: boolean;
     readonly provider: k8s.Provider;
 }
 
@@ -130,6 +132,8 @@ export class PlatformIngress extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource[] = [];
     /** What proves the cluster schedules pods (hetzner mode: the wait for Traefik's CRDs, which runs only on an initialised node). */
     readonly clusterReady: pulumi.Resource[] = [];
+    /** cert-manager, when this program installs it: what its users wait for. */
+    readonly certManager: pulumi.Resource[] = [];
 
     constructor(name: string, args: PlatformIngressArgs, opts?: pulumi.ComponentResourceOptions) {
         super("platform:ingress:Ingress", name, {}, opts);
@@ -167,30 +171,29 @@ export class PlatformIngress extends pulumi.ComponentResource {
             this.ready.push(headers);
         }
 
+        if (s.certManager === "install" && (tls || args.certManagerForOthers)) {
+            // Helm waits for the release's pods and its CRDs (Established) before Pulumi
+            // creates the ClusterIssuer; its pods need a node the cloud controller initialised.
+            this.certManager.push(new k8s.helm.v3.Release(`${name}-cert-manager`, {
+                name: "cert-manager",
+                chart: "cert-manager",
+                version: VERSIONS.certManagerChart,
+                repositoryOpts: { repo: "https://charts.jetstack.io" },
+                namespace: "cert-manager",
+                createNamespace: true,
+                values: { crds: { enabled: true } },
+                timeout: CERT_MANAGER_TIMEOUT_SECONDS,
+            }, { ...child, dependsOn: clusterReady }));
+        }
         let clusterIssuer: string | undefined;
         if (s.tls !== "off") {
             clusterIssuer = s.tls;
-            const dependsOn: pulumi.Resource[] = [];
-            if (s.certManager === "install") {
-                // Helm waits for the release's pods and its CRDs (Established) before Pulumi
-                // creates the ClusterIssuer; its pods need a node the cloud controller initialised.
-                dependsOn.push(new k8s.helm.v3.Release(`${name}-cert-manager`, {
-                    name: "cert-manager",
-                    chart: "cert-manager",
-                    version: VERSIONS.certManagerChart,
-                    repositoryOpts: { repo: "https://charts.jetstack.io" },
-                    namespace: "cert-manager",
-                    createNamespace: true,
-                    values: { crds: { enabled: true } },
-                    timeout: CERT_MANAGER_TIMEOUT_SECONDS,
-                }, { ...child, dependsOn: clusterReady }));
-            }
             this.ready.push(new k8s.apiextensions.CustomResource(`${name}-issuer`, {
                 apiVersion: "cert-manager.io/v1",
                 kind: "ClusterIssuer",
                 metadata: { name: clusterIssuer },
                 spec: { acme: acmeIssuer(s.tls, s.acmeEmail, s.ingressClass) },
-            }, { ...child, dependsOn }));
+            }, { ...child, dependsOn: this.certManager }));
         }
 
         this.options = {

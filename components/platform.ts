@@ -37,9 +37,11 @@ export function createPlatform(config: PlatformConfig): Platform {
             publishedIp: base.cluster.network.loadBalancerIpv4,
             kubectlImage: kubectlImage(config.cluster.k3sVersion),
         } : undefined,
+        // The database's backup plugin (point-in-time recovery) needs cert-manager for its TLS.
+        certManagerForOthers: config.database?.mode === "cluster" && config.database.backup.s3 !== undefined,
         provider: base.k8sProvider,
     }, { dependsOn: base.addons?.ready ?? [] });
-    const databases = createDatabase(config, base, ingress.clusterReady);
+    const databases = createDatabase(config, base, ingress);
     const apps = config.apps.map((app) => new App(app.name, {
         app,
         stack: config.stack,
@@ -55,7 +57,7 @@ export function createPlatform(config: PlatformConfig): Platform {
 }
 
 /** Each database app's URLs: from the in-cluster tier, or the external database's URL for all. */
-function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">, clusterReady: pulumi.Resource[]): Record<string, AppDatabase> {
+function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">, ingress: PlatformIngress): Record<string, AppDatabase> {
     const db = config.database;
     if (!db) return {};
     const users = config.apps.filter((a) => a.database);
@@ -73,7 +75,8 @@ function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">, cl
         apps: users.map((a) => ({ name: a.name, passwordVersion: a.databasePasswordVersion })),
         storageClass,
         provider: base.k8sProvider,
-        clusterReady,
+        clusterReady: ingress.clusterReady,
+        certManager: ingress.certManager,
     }, { dependsOn: base.addons?.ready ?? [] });
     return database.connections;
 }

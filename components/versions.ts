@@ -10,6 +10,11 @@ export const VERSIONS = {
     /** cloudnative-pg/charts cloudnative-pg-v0.29.0: the CloudNativePG operator 1.30.0 (Chart.yaml appVersion). */
     cnpgChart: "0.29.0",
     /**
+     * cloudnative-pg/charts plugin-barman-cloud-v0.7.0: plugin-barman-cloud v0.13.0 (Chart.yaml
+     * appVersion; the plugin supports CloudNativePG 1.26 and later). WAL archiving and base backups.
+     */
+    barmanCloudChart: "0.7.0",
+    /**
      * PgBouncer of the Pooler: 1.25.2 fixes four CVEs and the server reconnects 1.25.0 broke
      * (pgbouncer NEWS 1.25.1/1.25.2); the operator's default is 1.25.1 (pkg/versions/versions.go).
      * cloudnative-pg/pgbouncer-containers docker-bake.hcl: pgBouncerVersion 1.25.2-1.pgdg13+1, tag "1.25.2".

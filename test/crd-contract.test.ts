@@ -211,12 +211,14 @@ describe("crd-schema: the structural validator", () => {
 describe("crd-schema: the vendored upstream schemas", () => {
     it("has the CRDs of every custom kind the platform renders", () => {
         assert.deepEqual([...loadVendoredCrds().keys()].sort(), [
+            "barmancloud.cnpg.io/v1 ObjectStore",
             "cert-manager.io/v1 ClusterIssuer",
             "helm.cattle.io/v1 HelmChart",
             "helm.cattle.io/v1 HelmChartConfig",
             "postgresql.cnpg.io/v1 Cluster",
             "postgresql.cnpg.io/v1 Database",
             "postgresql.cnpg.io/v1 Pooler",
+            "postgresql.cnpg.io/v1 ScheduledBackup",
             "traefik.io/v1alpha1 Middleware",
             "upgrade.cattle.io/v1 Plan",
         ]);
@@ -237,6 +239,8 @@ const CASES: readonly (readonly [string, Record<string, string>])[] = [
     ["local", {}],
     ["prod", { "platform:tls": "off" }],
     ["prod", { "platform:loadBalancer": "false" }],
+    // Point-in-time recovery: the backup plugin's ObjectStore and the ScheduledBackup.
+    ["prod", { "platform:backupS3Bucket": "backups", "platform:backupS3AccessKey": "AK", "platform:backupS3SecretKey": "SK" }],
 ];
 
 interface KubernetesObject {
@@ -304,9 +308,8 @@ describe("crd-contract: rendered custom resources against the upstream schemas",
         assert.deepEqual(failures, []);
     });
 
-    it("the prod render exercises every vendored CRD", () => {
-        const prod = renders[0][1];
-        const seen = new Set(kubernetesObjects(prod).map((o) => `${o.apiVersion} ${o.kind}`));
+    it("the renders exercise every vendored CRD", () => {
+        const seen = new Set(renders.flatMap(([, r]) => kubernetesObjects(r).map((o) => `${o.apiVersion} ${o.kind}`)));
         assert.deepEqual([...crds.keys()].filter((k) => !seen.has(k)), []);
     });
 

@@ -172,6 +172,47 @@ describe("password rotation", () => {
     });
 });
 
+describe("point-in-time recovery (S3-compatible storage configured)", () => {
+    const s3 = { "platform:backupS3Bucket": "acme-backups", "platform:backupS3AccessKey": "AKID", "platform:backupS3SecretKey": "s3-secret-value-456" };
+
+    it("archives WAL and takes daily base backups through plugin-barman-cloud, retained as long as the dumps", async () => {
+        const r = await render("prod", s3, ["platform:backupS3SecretKey"]);
+        const store = plain(one(r, "kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs.spec) as {
+            configuration: { destinationPath: string; endpointURL: string; s3Credentials: Record<string, { name: string; key: string }> }; retentionPolicy: string;
+        };
+        assert.equal(store.configuration.destinationPath, "s3://acme-backups/cnpg");
+        assert.equal(store.configuration.endpointURL, "https://fsn1.your-objectstorage.com");
+        assert.deepEqual(store.configuration.s3Credentials.secretAccessKey, { name: "backup-s3", key: "secretKey" });
+        assert.equal(store.retentionPolicy, "7d");
+        const cluster = plain(one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster").inputs.spec) as { plugins: unknown };
+        assert.deepEqual(cluster.plugins, [{ name: "barman-cloud.cloudnative-pg.io", isWALArchiver: true, parameters: { barmanObjectName: "postgres-backups" } }]);
+        const scheduled = plain(one(r, "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup").inputs.spec) as { schedule: string; method: string };
+        // CloudNativePG's cron has seconds first: 03:00:00 UTC daily, as backupSchedule '0 3 * * *'.
+        assert.equal(scheduled.schedule, "0 0 3 * * *");
+        assert.equal(scheduled.method, "plugin");
+        for (const text of r.files.values()) assert.ok(!text.includes("s3-secret-value-456"));
+    });
+
+    it("installs the plugin after the operator and cert-manager (its TLS), even when apps need no TLS", async () => {
+        const r = await render("prod", { ...s3, "platform:tls": "off" }, ["platform:backupS3SecretKey"]);
+        const releases = ofType(r, "kubernetes:helm.sh/v3:Release");
+        const plugin = releases.find((x) => x.inputs.chart === "plugin-barman-cloud");
+        const operator = releases.find((x) => x.inputs.chart === "cloudnative-pg");
+        const certManager = releases.find((x) => x.inputs.chart === "cert-manager");
+        assert.ok(plugin && operator && certManager, "cert-manager is installed for the plugin although tls is off");
+        assert.equal(plugin.inputs.namespace, "cnpg-system", "the plugin runs in the operator's namespace");
+        assert.ok(plugin.dependencies.includes(operator.urn) && plugin.dependencies.includes(certManager.urn));
+        const cluster = one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster");
+        assert.ok(transitiveDependencies(r, cluster).has(plugin.urn), "the Cluster archives only once the plugin runs");
+    });
+
+    it("has none of it without S3", async () => {
+        const r = await render("prod");
+        assert.equal(ofType(r, "kubernetes:barmancloud.cnpg.io/v1:ObjectStore").length, 0);
+        assert.equal((plain(one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster").inputs.spec) as { plugins?: unknown }).plugins, undefined);
+    });
+});
+
 describe("external database", () => {
     it("injects the managed database's URL as is, with no database in the cluster", async () => {
         const url = "postgresql://neon:pw@ep-cool-1.eu-central-1.aws.neon.tech/app?sslmode=require";
