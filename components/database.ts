@@ -256,8 +256,9 @@ export class Database extends pulumi.ComponentResource {
                     annotations: { [REPLACE_UNREADY_ANNOTATION]: "true" },
                 },
                 spec: {
-                    backoffLimit: 2,
-                    activeDeadlineSeconds: 900,
+                    backoffLimit: 0,
+                    // Above CHECK_TIMEOUT, below Pulumi's wait for the Job (JOB_TIMEOUTS).
+                    activeDeadlineSeconds: 1080,
                     template: {
                         metadata: { labels: labels("db-login-check") },
                         spec: this.scriptPod("db-login-check.sh", [
@@ -266,7 +267,8 @@ export class Database extends pulumi.ComponentResource {
                             { name: "PGDATABASE", value: app.name },
                             { name: "PGUSER", value: user },
                             { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: loginSecretName(app.name, slot), key: "password" } } },
-                            { name: "CHECK_TIMEOUT", value: "600" },
+                            // A first deploy waits here for the operator to bring up the Cluster and the Pooler.
+                            { name: "CHECK_TIMEOUT", value: "840" },
                         ], [], "Never"),
                     },
                 },

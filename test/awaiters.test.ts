@@ -121,6 +121,16 @@ describe("awaiters and ordering", () => {
         }
     });
 
+    it("Pulumi waits for every Job longer than the Job may run, so a Job's own failure is what fails the up", () => {
+        for (const [label, r] of renders) {
+            for (const job of ofType(r, "kubernetes:batch/v1:Job")) {
+                const deadline = (plain(job.inputs.spec) as { activeDeadlineSeconds?: number }).activeDeadlineSeconds;
+                assert.ok(deadline !== undefined, `${label}: ${job.name} runs without a deadline`);
+                assert.ok(minutes(job.customTimeouts?.create) * 60 > deadline, `${label}: ${job.name}: Pulumi waits ${minutes(job.customTimeouts?.create)} min, the Job may run ${deadline} s`);
+            }
+        }
+    });
+
     it("cert-manager is installed only once the cluster schedules pods, and Helm waits longer than its 300 s default", () => {
         const [, prod] = renders[0];
         const release = ofType(prod, "kubernetes:helm.sh/v3:Release")[0];
