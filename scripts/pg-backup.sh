@@ -116,6 +116,8 @@ log "backup complete: $final (${#files[@]} files, $(du -sk -- "$final" | cut -f1
 # more than a day after the newest earlier complete backup, so a clock that
 # jumped ahead cannot expire every backup at once.
 now="$(date -u +%s)"
+backup_list=()
+future_backups=()
 backup_stamps "$backup_root" "$now"
 backups=("${backup_list[@]}")
 complete=()

@@ -72,6 +72,8 @@ trap 'exit 130' INT
 # The newest backup, complete or not: a damaged newest backup must fail the drill.
 # A backup named in the future would hide a stopped CronJob: it fails the drill.
 now="$(date -u +%s)"
+backup_list=()
+future_backups=()
 backup_stamps "$backup_root" "$now"
 if [ ${#future_backups[@]} -gt 0 ]; then
   die "backup ${future_backups[0]} is named in the future: is a clock wrong? (move it aside; it is never counted as the newest)"
