@@ -232,7 +232,7 @@ describe("real PgBouncer as the Pooler runs it, in front of real PostgreSQL", { 
 
     const settle = () => new Promise((r) => setTimeout(r, 400));
 
-    it("rotates a password with zero failed queries: the idle login role gets the new password, pods move to it, old pods keep theirs", async () => {
+    it("rotates a password with zero failed queries: the idle login role gets the new password, pods move to it, old pods keep theirs", async (t) => {
         // Version 2 -> 3: pods run app_api_2 (version 2's password); version 3 makes app_api_1 active with a new password.
         const from = activeSlot(2);
         const to = activeSlot(3);
@@ -258,6 +258,7 @@ describe("real PgBouncer as the Pooler runs it, in front of real PostgreSQL", { 
         await settle();
         await newPods.stop();
         passwords[to] = newPassword;
+        t.diagnostic(`old pods ${oldPods.queries} queries, new pods ${newPods.queries}, failed ${oldPods.failures.length + newPods.failures.length}`);
         assert.ok(oldPods.queries > 20 && newPods.queries > 20, `both generations queried (${oldPods.queries}, ${newPods.queries})`);
         assert.deepEqual([...oldPods.failures, ...newPods.failures], []);
     });
