@@ -390,7 +390,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         maxPods: (a.autoscaling?.maxReplicas ?? a.replicas) + (a.singleton ? 0 : 1),
         env: a.env,
         secretNames: Object.keys(a.secrets),
-    })), raw.isSecret?.("databaseUrl") ?? true));
+    })), raw.isSecret?.("databaseUrl") ?? true, raw.isSecret?.("databaseImportUrl") ?? true));
     if (problems.length > 0) throw new ConfigError(problems);
     const s = rawSchema.parse(raw.values);
 
@@ -495,7 +495,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
     const db = parsed.database;
     const database = db === undefined ? undefined
         : db.mode === "external" ? { ...db, url: secret(db.url) }
-            : { ...db, backup: { ...db.backup, s3: db.backup.s3 && { ...db.backup.s3, secretKey: secret(db.backup.s3.secretKey) } } };
+            : {
+                ...db,
+                importFrom: db.importFrom === undefined ? undefined : secret(db.importFrom),
+                backup: { ...db.backup, s3: db.backup.s3 && { ...db.backup.s3, secretKey: secret(db.backup.s3.secretKey) } },
+            };
     if (parsed.mode === "existing") {
         const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : secret(parsed.cluster.kubeconfig);
         return { ...parsed, apps, registry, database, cluster: { ...parsed.cluster, kubeconfig } };

@@ -48,6 +48,8 @@ export interface ClusterDatabaseSettings {
     readonly operator: "install" | "existing";
     /** Existing mode: the StorageClass for the data (absent: the cluster's default). */
     readonly storageClass?: string;
+    /** A database URL (secret) the new Cluster starts as a copy of; only read when the Cluster is created. */
+    readonly importFrom?: pulumi.Input<string>;
     readonly storage: string;
     readonly cpu: string;
     readonly memory: string;
@@ -95,6 +97,7 @@ export const databaseSchemaShape = {
         .default(DATABASE_DEFAULTS.postgresMajor),
     cnpgOperator: z.enum(["install", "existing"], { error: "must be 'install' or 'existing'" }).default(DATABASE_DEFAULTS.cnpgOperator),
     postgresStorageClass: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a StorageClass name").optional(),
+    databaseImportUrl: z.string().refine((u) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(u), "must be a postgresql:// URL that names a database").optional(),
     postgresStorage: gibAtLeast(10).default(DATABASE_DEFAULTS.postgresStorage),
     postgresCpu: cpuQuantity.default(DATABASE_DEFAULTS.postgresCpu),
     postgresMemory: gibAtLeast(0.5).default(DATABASE_DEFAULTS.postgresMemory),
@@ -123,6 +126,7 @@ export const DATABASE_FIXES: Record<string, string> = {
     postgresMajor: "pulumi config set platform:postgresMajor 17",
     cnpgOperator: "pulumi config set platform:cnpgOperator install   # or existing",
     postgresStorageClass: "pulumi config set platform:postgresStorageClass <a StorageClass with reclaimPolicy Retain>",
+    databaseImportUrl: "pulumi config set --secret platform:databaseImportUrl 'postgresql://user:pw@host/db?sslmode=require'",
     postgresStorage: "pulumi config set platform:postgresStorage 20Gi",
     postgresCpu: "pulumi config set platform:postgresCpu 1",
     postgresMemory: "pulumi config set platform:postgresMemory 2Gi",
@@ -153,7 +157,7 @@ export interface DatabaseApp {
     readonly secretNames: readonly string[];
 }
 
-export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseApp[], databaseUrlIsSecret: boolean): ConfigProblem[] {
+export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseApp[], databaseUrlIsSecret: boolean, importUrlIsSecret = true): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const add = (key: string, message: string, fix = DATABASE_FIXES[key]) => problems.push({ key: `platform:${key}`, message, fix });
     const users = apps.filter((a) => a.database);
@@ -180,6 +184,16 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
             add("databaseUrl", "is stored in plain text in the stack file; set it with --secret");
         }
         return problems;
+    }
+    if (v.databaseImportUrl !== undefined) {
+        if (!hasSecureSslmode(v.databaseImportUrl)) {
+            add("databaseImportUrl", "must require TLS: add ?sslmode=require (or verify-ca, verify-full); the source is read over the network");
+        }
+        if (!importUrlIsSecret) add("databaseImportUrl", "is stored in plain text in the stack file; set it with --secret");
+        if (users.length !== 1) {
+            add("databaseImportUrl", `imports one database into the one app with database: true; ${users.length} apps have one`,
+                "pulumi config rm platform:databaseImportUrl");
+        }
     }
     const s3 = ["backupS3Bucket", "backupS3AccessKey", "backupS3SecretKey"] as const;
     if (s3.some((k) => v[k] !== undefined)) {
@@ -220,6 +234,7 @@ export function toDatabaseSettings(v: ParsedDatabase): DatabaseSettings {
         major: v.postgresMajor as PostgresMajor,
         operator: v.cnpgOperator,
         storageClass: v.postgresStorageClass,
+        importFrom: v.databaseImportUrl,
         storage: v.postgresStorage,
         cpu: v.postgresCpu,
         memory: v.postgresMemory,

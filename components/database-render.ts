@@ -132,6 +132,8 @@ export interface CnpgClusterSpec {
     readonly storageClass?: string;
     /** The ObjectStore WAL and base backups go to (point-in-time recovery); absent: none. */
     readonly objectStore?: string;
+    /** Start as a copy of another database (CloudNativePG's import bootstrap); only read at creation. */
+    readonly importFrom?: { readonly app: string; readonly source: ImportSource };
     /** Each app's owner role and its two login roles, with the Secrets holding their passwords. */
     readonly apps: readonly string[];
 }
@@ -165,6 +167,20 @@ export function cnpgClusterSpec(c: CnpgClusterSpec): Record<string, unknown> {
         // Every WAL segment goes to the object store, at the latest after archive_timeout
         // (CloudNativePG's default 5min, pkg/postgres/configuration.go): the RPO.
         ...(c.objectStore ? { plugins: [{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: c.objectStore } }] } : {}),
+        ...(c.importFrom ? {
+            bootstrap: {
+                initdb: {
+                    database: c.importFrom.app,
+                    owner: ownerRole(c.importFrom.app),
+                    import: { type: "microservice", databases: [c.importFrom.source.database], source: { externalCluster: IMPORT_SOURCE } },
+                },
+            },
+            externalClusters: [{
+                name: IMPORT_SOURCE,
+                connectionParameters: c.importFrom.source.parameters,
+                password: { name: IMPORT_SECRET, key: "password" },
+            }],
+        } : {}),
         managed: {
             roles: c.apps.flatMap((app) => [
                 { name: ownerRole(app), ensure: "present", login: false, inherit: true },
@@ -277,4 +293,31 @@ export function scheduledBackupSpec(cron: string): Record<string, unknown> {
         backupOwnerReference: "self",
         immediate: true,
     };
+}
+
+// ---------------------------------------------------------------- import at creation
+
+export const IMPORT_SOURCE = "import-source";
+/** The Secret holding the source database's password. */
+export const IMPORT_SECRET = "database-import";
+
+export interface ImportSource {
+    /** libpq parameters of the source, without the password (not secret). */
+    readonly parameters: Readonly<Record<string, string>>;
+    /** The source database. */
+    readonly database: string;
+}
+
+/** The source of an import from its URL: libpq parameters without the password, and the password. */
+export function importSource(url: string): { source: ImportSource; password: string } {
+    const u = new URL(url);
+    const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
+    const parameters: Record<string, string> = {
+        host: u.hostname,
+        port: u.port || "5432",
+        user: decodeURIComponent(u.username),
+        dbname: database,
+    };
+    for (const [k, v] of u.searchParams) parameters[k] = v;
+    return { source: { parameters, database }, password: decodeURIComponent(u.password) };
 }

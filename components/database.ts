@@ -12,7 +12,7 @@ import { denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTE
 import type { ClusterDatabaseSettings } from "./database-config";
 import {
     activeSlot, CNPG_CLUSTER, CNPG_POOLER, cnpgClusterSpec, cnpgDatabaseSpec, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, loginSecretName,
-    OBJECT_STORE, objectStoreSpec, postgresUrl, scheduledBackupSpec, slotGenerations,
+    IMPORT_SECRET, ImportSource, importSource, OBJECT_STORE, objectStoreSpec, postgresUrl, scheduledBackupSpec, slotGenerations,
 } from "./database-render";
 import { readScript } from "./k3s-render";
 import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "./versions";
@@ -151,15 +151,36 @@ export class Database extends pulumi.ComponentResource {
             }, { ...child, dependsOn: [...pitr] }));
         }
 
+        // Import at creation: the first (only) database app's database starts as a copy of the source.
+        let importFrom: { readonly app: string; readonly source: pulumi.Output<ImportSource> } | undefined;
+        if (s.importFrom !== undefined && args.apps.length === 1) {
+            const parsed = pulumi.output(s.importFrom).apply(importSource);
+            pitr.push(new k8s.core.v1.Secret(`${name}-import`, {
+                metadata: { name: IMPORT_SECRET, namespace: DATABASE_NAMESPACE, labels: labels("postgres") },
+                stringData: { password: pulumi.secret(parsed.apply((p) => p.password)) },
+            }, inNs));
+            // Host, user and database name are not secret: keep the Cluster's spec readable.
+            importFrom = { app: args.apps[0].name, source: pulumi.unsecret(parsed.apply((p) => p.source)) };
+        }
+
+        const clusterSpec = (imported?: { app: string; source: ImportSource }) => cnpgClusterSpec({
+            settings: s, image: this.image, storageClass: args.storageClass, apps: args.apps.map((a) => a.name),
+            objectStore: s3 ? OBJECT_STORE : undefined, importFrom: imported,
+        });
         const cluster = new k8s.apiextensions.CustomResource(`${name}-cluster`, {
             apiVersion: "postgresql.cnpg.io/v1",
             kind: "Cluster",
             metadata: { name: CNPG_CLUSTER, namespace: DATABASE_NAMESPACE, labels: labels("postgres") },
-            spec: cnpgClusterSpec({
-                settings: s, image: this.image, storageClass: args.storageClass, apps: args.apps.map((a) => a.name),
-                objectStore: s3 ? OBJECT_STORE : undefined,
-            }),
-        }, { ...child, dependsOn: [ns, ...operator, ...loginSecrets, ...pitr], protect: true, retainOnDelete: true });
+            spec: importFrom ? importFrom.source.apply((source) => clusterSpec({ app: importFrom.app, source })) : clusterSpec(),
+        }, {
+            ...child,
+            dependsOn: [ns, ...operator, ...loginSecrets, ...pitr],
+            protect: true,
+            retainOnDelete: true,
+            // CloudNativePG reads how a Cluster starts only when it is created: an import set,
+            // changed or removed later changes nothing, so Pulumi does not try to either.
+            ignoreChanges: ["spec.bootstrap", "spec.externalClusters"],
+        });
         if (s3) {
             new k8s.apiextensions.CustomResource(`${name}-base-backup`, {
                 apiVersion: "postgresql.cnpg.io/v1",

@@ -241,6 +241,8 @@ const CASES: readonly (readonly [string, Record<string, string>])[] = [
     ["prod", { "platform:loadBalancer": "false" }],
     // Point-in-time recovery: the backup plugin's ObjectStore and the ScheduledBackup.
     ["prod", { "platform:backupS3Bucket": "backups", "platform:backupS3AccessKey": "AK", "platform:backupS3SecretKey": "SK" }],
+    // Import at creation: the Cluster's import bootstrap and external cluster.
+    ["prod", { "platform:databaseImportUrl": "postgresql://u:p@db.example.com/app?sslmode=require" }],
 ];
 
 interface KubernetesObject {
@@ -295,7 +297,9 @@ describe("crd-contract: rendered custom resources against the upstream schemas",
 
     before(async () => {
         // One at a time: a render swaps the process-wide Pulumi mock runtime.
-        for (const [stack, overrides] of CASES) renders.push([`${stack} ${JSON.stringify(overrides)}`, await render(stack, overrides)]);
+        // Settings that must be stored encrypted are set as secrets, as `pulumi config set --secret` would.
+        const secretKeys = (o: Record<string, string>) => Object.keys(o).filter((k) => /SecretKey$|Url$/.test(k));
+        for (const [stack, overrides] of CASES) renders.push([`${stack} ${JSON.stringify(overrides)}`, await render(stack, overrides, secretKeys(overrides))]);
     });
 
     it("every custom resource of every render validates with zero errors", async () => {

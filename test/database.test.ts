@@ -213,6 +213,51 @@ describe("point-in-time recovery (S3-compatible storage configured)", () => {
     });
 });
 
+describe("import at creation", () => {
+    const url = "postgresql://neon_user:import-secret-789@ep-cool-1.eu-central-1.aws.neon.tech/neondb?sslmode=require";
+
+    it("starts the new Cluster as a copy of the source database (CloudNativePG's import), its password only in a Secret", async () => {
+        const r = await render("prod", { "platform:databaseImportUrl": url }, ["platform:databaseImportUrl"]);
+        const cluster = one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster");
+        const spec = plain(cluster.inputs.spec) as {
+            bootstrap: { initdb: { database: string; owner: string; import: { type: string; databases: string[]; source: { externalCluster: string } } } };
+            externalClusters: { name: string; connectionParameters: Record<string, string>; password: { name: string; key: string } }[];
+        };
+        assert.ok(!isSecretValue(cluster.inputs.spec), "the Cluster's spec stays readable");
+        assert.deepEqual(spec.bootstrap.initdb, {
+            database: "api", owner: "app_api", import: { type: "microservice", databases: ["neondb"], source: { externalCluster: "import-source" } },
+        });
+        assert.deepEqual(spec.externalClusters, [{
+            name: "import-source",
+            connectionParameters: { host: "ep-cool-1.eu-central-1.aws.neon.tech", port: "5432", user: "neon_user", dbname: "neondb", sslmode: "require" },
+            password: { name: "database-import", key: "password" },
+        }]);
+        assert.equal((secretInput(one(r, "kubernetes:core/v1:Secret", "prod-database-import").inputs.stringData) as Record<string, string>).password, "import-secret-789");
+        // Read only when the Cluster is created: a later edit must not touch the running Cluster.
+        assert.ok(cluster.ignoreChanges.includes("spec.bootstrap") && cluster.ignoreChanges.includes("spec.externalClusters"));
+        for (const text of r.files.values()) assert.ok(!text.includes("import-secret-789"), "the password never reaches the render output");
+    });
+
+    it("refuses a source without TLS, in plain text, or with no single app to import into", () => {
+        const base = { adminCidrs: '["198.51.100.7/32"]', acmeEmail: "ops@example.com" };
+        const problems = (values: Record<string, unknown>, secret = true) => {
+            try {
+                parseConfig({ stack: "prod", values: { ...base, ...values }, hcloudToken: "t", isSecret: () => secret });
+                return [];
+            } catch (err) {
+                assert.ok(err instanceof ConfigError);
+                return err.problems.map((p) => `${p.key}: ${p.message}`);
+            }
+        };
+        const one = JSON.stringify({ api: { image: "api:1", database: true } });
+        const two = JSON.stringify({ api: { image: "api:1", database: true }, web: { image: "web:1", database: true } });
+        assert.deepEqual(problems({ apps: one, databaseImportUrl: url }), []);
+        assert.match(problems({ apps: one, databaseImportUrl: url.replace("?sslmode=require", "") }).join(), /databaseImportUrl: must require TLS/);
+        assert.match(problems({ apps: one, databaseImportUrl: url }, false).join(), /databaseImportUrl: is stored in plain text/);
+        assert.match(problems({ apps: two, databaseImportUrl: url }).join(), /databaseImportUrl: imports one database into the one app with database: true; 2 apps have one/);
+    });
+});
+
 describe("external database", () => {
     it("injects the managed database's URL as is, with no database in the cluster", async () => {
         const url = "postgresql://neon:pw@ep-cool-1.eu-central-1.aws.neon.tech/app?sslmode=require";
