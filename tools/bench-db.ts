@@ -48,6 +48,7 @@ const MONITOR_HEADROOM = 5;
 const APP_DB = "bench";
 const BACKUP_DB = "backupsrc";
 const RESTORE_DB = "restored";
+const BARE_RESTORE_DB = "restored_bare";
 const APP_ROLE = "app_bench";
 const ADMIN_USER = "pgbouncer_admin";
 const SAMPLE_INTERVAL_MS = 100;
@@ -502,6 +503,17 @@ async function main(): Promise<number> {
         note(`${restore.stdout.trim()}`);
         note(`restored in ${restore.seconds.toFixed(1)} s (the script logs its pg_restore step as ${pgRestoreSeconds ?? "?"} s, whole seconds): restored database ${mb(restoredBytes)}`);
 
+        // The same work by the bare tools, for comparison: what our scripts add (checksums, MANIFEST, globals, checks).
+        phase(`5. bare pg_dump -Fc and pg_restore of ${BACKUP_DB} (the same database, for comparison)`);
+        const bareDump = path.join(backupDir, "bare.dump");
+        const pgDumpBin = findPgBin("pg_dump") ?? "pg_dump";
+        const pgRestoreBin = findPgBin("pg_restore") ?? "pg_restore";
+        const bareBackup = await run(pgDumpBin, ["-w", "-Fc", "-d", BACKUP_DB, "-f", bareDump], clientEnv(libpq), 300_000);
+        await superuser.query(`CREATE DATABASE ${BARE_RESTORE_DB}`);
+        const bareRestore = await run(pgRestoreBin, ["-w", "--no-owner", "--no-acl", "--exit-on-error", "-d", BARE_RESTORE_DB, bareDump], clientEnv(libpq), 300_000);
+        const bareDumpBytes = fs.statSync(bareDump).size;
+        note(`bare pg_dump ${bareBackup.seconds.toFixed(1)} s (${mb(bareDumpBytes)}), bare pg_restore ${bareRestore.seconds.toFixed(1)} s`);
+
         const counts: { table: string; source: number; restored: number }[] = [];
         const server = pg;
         for (const table of PGBENCH_TABLES) {
@@ -550,6 +562,10 @@ async function main(): Promise<number> {
             `dump ${mb(dumpBytes)} (pg_dump -Fc, ${(dumpBytes / dbBytes * 100).toFixed(1)}% of the database), whole backup dir ${mb(backupBytes)}`);
         console.log(`  restore: ${restore.seconds.toFixed(1)} s -> ${(dbBytes / MB / restore.seconds).toFixed(1)} MB/s ` +
             `(includes checksum check, CREATE DATABASE, pg_restore with index builds); restored size ${mb(restoredBytes)}`);
+        console.log(`  bare pg_dump -Fc: ${bareBackup.seconds.toFixed(1)} s -> ${(dbBytes / MB / bareBackup.seconds).toFixed(1)} MB/s, dump ${mb(bareDumpBytes)}; ` +
+            `our backup takes ${(backup.seconds / bareBackup.seconds).toFixed(2)}x its time`);
+        console.log(`  bare pg_restore:  ${bareRestore.seconds.toFixed(1)} s -> ${(dbBytes / MB / bareRestore.seconds).toFixed(1)} MB/s; ` +
+            `our restore takes ${(restore.seconds / bareRestore.seconds).toFixed(2)}x its time`);
         console.log(`  row counts after restore (${PGBENCH_TABLES.join(", ")}): ${countsMatch ? "all match" : "MISMATCH"}`);
         console.log(`\nTotal time ${clock()} (mm:ss).`);
         return countsMatch ? 0 : 1;
