@@ -295,6 +295,42 @@ export function scheduledBackupSpec(cron: string): Record<string, unknown> {
     };
 }
 
+// ---------------------------------------------------------------- object-store drill
+
+/** The scratch Cluster the object-store drill recovers, checks and deletes. */
+export const PITR_DRILL_CLUSTER = "pitr-drill";
+
+/**
+ * The scratch Cluster, whole: one instance recovered from the object store to
+ * the end of the archived WAL (bootstrap.recovery through the plugin's
+ * externalClusters entry, plugin-barman-cloud web/docs/usage.md at v0.13.0).
+ * No `plugins`: it never archives, so it cannot write into production's
+ * backups. Replaying WAL needs max_connections and the other hot-standby
+ * settings at least the primary's, so it has production's parameters and
+ * resources. Storage on the cluster's default class (Hetzner: `hcloud-volumes`,
+ * which deletes the volume with its claim), and no PDB: nothing of it may stay.
+ */
+export function pitrDrillCluster(c: { settings: ClusterDatabaseSettings; image: string; namespace: string; labels: Record<string, string> }): Record<string, unknown> {
+    const s = c.settings;
+    return {
+        apiVersion: "postgresql.cnpg.io/v1",
+        kind: "Cluster",
+        metadata: { name: PITR_DRILL_CLUSTER, namespace: c.namespace, labels: c.labels },
+        spec: {
+            instances: 1,
+            imageName: c.image,
+            // The drill's check logs in as postgres (Secret pitr-drill-superuser).
+            enableSuperuserAccess: true,
+            enablePDB: false,
+            postgresql: { parameters: postgresSettings(s.memory, s.maxConnections) },
+            storage: { size: s.storage },
+            resources: { requests: { cpu: s.cpu, memory: s.memory }, limits: { cpu: s.cpu, memory: s.memory } },
+            bootstrap: { recovery: { source: "origin" } },
+            externalClusters: [{ name: "origin", plugin: { name: BARMAN_PLUGIN, parameters: { barmanObjectName: OBJECT_STORE, serverName: CNPG_CLUSTER } } }],
+        },
+    };
+}
+
 // ---------------------------------------------------------------- import at creation
 
 export const IMPORT_SOURCE = "import-source";

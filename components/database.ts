@@ -12,7 +12,8 @@ import { denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTE
 import type { ClusterDatabaseSettings } from "./database-config";
 import {
     activeSlot, CNPG_CLUSTER, CNPG_POOLER, cnpgClusterSpec, cnpgDatabaseSpec, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, loginSecretName,
-    IMPORT_SECRET, ImportSource, importSource, OBJECT_STORE, objectStoreSpec, postgresUrl, scheduledBackupSpec, slotGenerations,
+    IMPORT_SECRET, ImportSource, importSource, OBJECT_STORE, objectStoreSpec, PITR_DRILL_CLUSTER, pitrDrillCluster, postgresUrl, scheduledBackupSpec,
+    slotGenerations,
 } from "./database-render";
 import { readScript } from "./k3s-render";
 import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "./versions";
@@ -27,7 +28,9 @@ export const PGBOUNCER_HOST = `${CNPG_POOLER}.${DATABASE_NAMESPACE}.svc.cluster.
 /** The user of CloudNativePG's PostgreSQL images. */
 const POSTGRES_UID = 26;
 // Mounted together at /scripts: the others source pg-common.sh from their own directory.
-const SCRIPTS = ["pg-common.sh", "pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "pg-drill-server.sh", "db-grants.sh", "db-login-check.sh"];
+const SCRIPTS = ["pg-common.sh", "pg-backup.sh", "pg-restore.sh", "pg-restore-drill.sh", "pg-drill-server.sh", "pg-pitr-drill-check.sh", "db-grants.sh", "db-login-check.sh"];
+/** uid of the distroless kubectl image's conventional non-root user (it has none of its own). */
+const KUBECTL_UID = 65532;
 
 export interface DatabaseApp {
     readonly name: string;
@@ -44,6 +47,8 @@ export interface DatabaseArgs {
     readonly clusterReady?: pulumi.Resource[];
     /** cert-manager when this program installs it: the backup plugin's TLS needs it. */
     readonly certManager?: pulumi.Resource[];
+    /** A kubectl image within the cluster's version skew (the object-store drill drives its scratch Cluster). */
+    readonly kubectlImage: string;
 }
 
 /** What an app needs: its two URLs (secrets) and what must be rolled out before it. */
@@ -61,6 +66,46 @@ const labels = (component: string) => ({
     "app.kubernetes.io/part-of": "platform",
     "app.kubernetes.io/managed-by": "pulumi",
 });
+
+interface DatabaseCronJob {
+    /** The CronJob's name, also its component label. */
+    readonly id: string;
+    readonly schedule: string;
+    readonly pod: k8s.types.input.core.v1.PodSpec;
+    /** The whole run's limit (Job activeDeadlineSeconds). */
+    readonly deadlineSeconds: number;
+    /** Never scheduled: a template for `kubectl create job --from=cronjob/<id>`. */
+    readonly suspend?: boolean;
+    /** Retries of a failed run (default 1). */
+    readonly backoffLimit?: number;
+    /** Seconds a finished Job (and its pod) is kept; default: until the history limits. */
+    readonly ttlSecondsAfterFinished?: number;
+}
+
+/** A CronJob of the database tier: UTC, never two runs at once, a run missed by up to an hour still starts. */
+function databaseCronJob(resourceName: string, c: DatabaseCronJob, opts: pulumi.CustomResourceOptions): k8s.batch.v1.CronJob {
+    return new k8s.batch.v1.CronJob(resourceName, {
+        metadata: { name: c.id, namespace: DATABASE_NAMESPACE, labels: labels(c.id) },
+        spec: {
+            schedule: c.schedule,
+            suspend: c.suspend ?? false,
+            timeZone: "Etc/UTC",
+            concurrencyPolicy: "Forbid",
+            startingDeadlineSeconds: 3600,
+            successfulJobsHistoryLimit: 3,
+            failedJobsHistoryLimit: 5,
+            jobTemplate: {
+                metadata: { labels: labels(c.id) },
+                spec: {
+                    backoffLimit: c.backoffLimit ?? 1,
+                    activeDeadlineSeconds: c.deadlineSeconds,
+                    ...(c.ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished: c.ttlSecondsAfterFinished } : {}),
+                    template: { metadata: { labels: labels(c.id) }, spec: c.pod },
+                },
+            },
+        },
+    }, opts);
+}
 
 /** libpq settings for the scripts, as the superuser (CloudNativePG's Secret <cluster>-superuser). */
 function superuserEnv(): k8s.types.input.core.v1.EnvVar[] {
@@ -242,6 +287,7 @@ export class Database extends pulumi.ComponentResource {
             },
         }, { ...inNs, protect: true, retainOnDelete: true });
         this.backupJobs(name, s, { ...inNs, dependsOn: [ns, backups, scripts, cluster] });
+        if (s3) this.objectStoreDrill(name, s, appNames, args.kubectlImage, { ...inNs, dependsOn: [ns, scripts, cluster] });
 
         new k8s.networking.v1.NetworkPolicy(`${name}-allow-clients`, {
             metadata: { name: "allow-database-clients", namespace: DATABASE_NAMESPACE, labels: labels("database") },
@@ -366,26 +412,7 @@ export class Database extends pulumi.ComponentResource {
         } : backupPod;
 
         const cronJob = (id: string, schedule: string, pod: k8s.types.input.core.v1.PodSpec, deadlineSeconds: number, suspend = false) =>
-            new k8s.batch.v1.CronJob(`${name}-${id}`, {
-                metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
-                spec: {
-                    schedule,
-                    suspend,
-                    timeZone: "Etc/UTC",
-                    concurrencyPolicy: "Forbid",
-                    startingDeadlineSeconds: 3600,
-                    successfulJobsHistoryLimit: 3,
-                    failedJobsHistoryLimit: 5,
-                    jobTemplate: {
-                        metadata: { labels: labels(id) },
-                        spec: {
-                            backoffLimit: 1,
-                            activeDeadlineSeconds: deadlineSeconds,
-                            template: { metadata: { labels: labels(id) }, spec: pod },
-                        },
-                    },
-                },
-            }, opts);
+            databaseCronJob(`${name}-${id}`, { id, schedule, pod, deadlineSeconds, suspend }, opts);
         cronJob("postgres-backup", s.backup.schedule, spec, 6 * 3600);
         // Never scheduled: a template for `kubectl create job --from=cronjob/postgres-restore` (docs/database.md).
         const restorePod = this.scriptPod("pg-restore.sh", [
@@ -407,5 +434,88 @@ export class Database extends pulumi.ComponentResource {
             { name: "DRILL_WORK_DIR", value: "/tmp" },
             ...(s.restoreDrill.checkQuery ? [{ name: "DRILL_CHECK_QUERY", value: s.restoreDrill.checkQuery }] : []),
         ], [{ ...backupsVolume, mount: { ...backupsVolume.mount, readOnly: true } }], "Never"), 6 * 3600);
+    }
+
+    /**
+     * The object-store drill: a scratch Cluster recovered from the WAL archive and
+     * base backups, checked, and deleted; it never addresses production. kubectl's
+     * image has no shell, so each step is a container of its own, in order: remove a
+     * leftover, create the Cluster (from the ConfigMap), make this pod its owner, wait
+     * until it is Ready, check it (PostgreSQL image), delete it. When a step fails the
+     * rest do not run, but the Cluster goes with its owner pod: when the Job expires
+     * (ttlSecondsAfterFinished), or at the next run's first step.
+     */
+    private objectStoreDrill(name: string, s: ClusterDatabaseSettings, databases: readonly string[], kubectlImage: string, opts: pulumi.CustomResourceOptions): void {
+        const id = "postgres-pitr-drill";
+        const cluster = `cluster.postgresql.cnpg.io/${PITR_DRILL_CLUSTER}`;
+        const account = new k8s.core.v1.ServiceAccount(`${name}-pitr-drill-sa`, {
+            metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
+        }, opts);
+        const role = new k8s.rbac.v1.Role(`${name}-pitr-drill-role`, {
+            metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
+            rules: [
+                // Create cannot be limited by name; everything else only on the scratch Cluster.
+                { apiGroups: ["postgresql.cnpg.io"], resources: ["clusters"], verbs: ["create"] },
+                { apiGroups: ["postgresql.cnpg.io"], resources: ["clusters"], resourceNames: [PITR_DRILL_CLUSTER], verbs: ["get", "list", "watch", "patch", "delete"] },
+            ],
+        }, opts);
+        const binding = new k8s.rbac.v1.RoleBinding(`${name}-pitr-drill-binding`, {
+            metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: id },
+            subjects: [{ kind: "ServiceAccount", name: id, namespace: DATABASE_NAMESPACE }],
+        }, opts);
+        const manifest = new k8s.core.v1.ConfigMap(`${name}-pitr-drill-cluster`, {
+            metadata: { name: id, namespace: DATABASE_NAMESPACE, labels: labels(id) },
+            data: { "cluster.json": JSON.stringify(pitrDrillCluster({ settings: s, image: this.image, namespace: DATABASE_NAMESPACE, labels: labels(id) }), null, 2) },
+        }, opts);
+        const kubectl = (step: string, args: string[]): k8s.types.input.core.v1.Container => ({
+            name: step,
+            image: kubectlImage,
+            // Its discovery cache on the writable /tmp: the root filesystem is read-only.
+            args: [...args, "--namespace", DATABASE_NAMESPACE, "--cache-dir=/tmp/kube-cache"],
+            env: [
+                { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                { name: "POD_UID", valueFrom: { fieldRef: { fieldPath: "metadata.uid" } } },
+            ],
+            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
+            securityContext: RESTRICTED_CONTAINER,
+            volumeMounts: [{ name: "drill-cluster", mountPath: "/drill", readOnly: true }, { name: "tmp", mountPath: "/tmp" }],
+        });
+        // The check runs our script in the PostgreSQL image, against the scratch Cluster only.
+        const checkPod = this.scriptPod("pg-pitr-drill-check.sh", [
+            { name: "PGHOST", value: `${PITR_DRILL_CLUSTER}-rw.${DATABASE_NAMESPACE}.svc.cluster.local` },
+            { name: "PGPORT", value: "5432" },
+            { name: "PGUSER", value: "postgres" },
+            { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: `${PITR_DRILL_CLUSTER}-superuser`, key: "password" } } },
+            { name: "DRILL_DATABASES", value: databases.join(" ") },
+            ...(s.restoreDrill.checkQuery ? [{ name: "DRILL_CHECK_QUERY", value: s.restoreDrill.checkQuery }] : []),
+        ], [], "Never");
+        const [check] = checkPod.containers as k8s.types.input.core.v1.Container[];
+        const ownedByThisPod = JSON.stringify({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: "$(POD_NAME)", uid: "$(POD_UID)" }] } });
+        databaseCronJob(`${name}-${id}`, {
+            id,
+            schedule: s.restoreDrill.schedule,
+            deadlineSeconds: 6 * 3600,
+            backoffLimit: 0,
+            // An hour to read a failed run's logs; then the Job, its pod and the scratch Cluster go.
+            ttlSecondsAfterFinished: 3600,
+            pod: {
+                ...checkPod,
+                serviceAccountName: id,
+                automountServiceAccountToken: true,
+                securityContext: { runAsNonRoot: true, runAsUser: KUBECTL_UID, runAsGroup: KUBECTL_UID, fsGroup: KUBECTL_UID, seccompProfile: { type: "RuntimeDefault" } },
+                initContainers: [
+                    kubectl("remove-leftover", ["delete", cluster, "--ignore-not-found", "--wait", "--timeout=15m"]),
+                    kubectl("create", ["create", "--filename", "/drill/cluster.json"]),
+                    // `$(VAR)` in args is expanded by the kubelet from the container's env.
+                    kubectl("own", ["patch", cluster, "--type=merge", `--patch=${ownedByThisPod}`]),
+                    // Restoring the base backup and replaying the WAL: up to the Job's deadline.
+                    kubectl("recovered", ["wait", cluster, "--for=condition=Ready", "--timeout=300m"]),
+                    { ...check, securityContext: { ...RESTRICTED_CONTAINER, runAsUser: POSTGRES_UID, runAsGroup: POSTGRES_UID } },
+                ],
+                containers: [kubectl("remove", ["delete", cluster, "--wait", "--timeout=15m"])],
+                volumes: [...(checkPod.volumes as k8s.types.input.core.v1.Volume[]), { name: "drill-cluster", configMap: { name: id } }],
+            },
+        }, { ...opts, dependsOn: [...(opts.dependsOn as pulumi.Resource[]), account, role, binding, manifest] });
     }
 }

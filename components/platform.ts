@@ -5,7 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { App } from "./app";
 import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster-addons";
-import type { PlatformConfig } from "./config";
+import { DEFAULTS, type PlatformConfig } from "./config";
 import { AppDatabase, Database } from "./database";
 import { ExistingCluster } from "./existing-cluster";
 import { PlatformIngress } from "./ingress";
@@ -77,6 +77,9 @@ function createDatabase(config: PlatformConfig, base: Omit<Platform, "apps">, in
         provider: base.k8sProvider,
         clusterReady: ingress.clusterReady,
         certManager: ingress.certManager,
+        // An existing cluster's version is unknown here: the default k3s version's kubectl
+        // (within kubectl's one-minor skew of most clusters in support).
+        kubectlImage: kubectlImage(config.mode === "hetzner" ? config.cluster.k3sVersion : DEFAULTS.k3sVersion),
     }, { dependsOn: base.addons?.ready ?? [] });
     return database.connections;
 }

@@ -43,6 +43,49 @@ psql_on() {
   psql -X -w -q -A -t -v ON_ERROR_STOP=1 -d "$(conn_db "$db")" "$@"
 }
 
+# True when $1 is t/true or a positive number.
+is_pass_value() {
+  local v="${1,,}"
+  case "$v" in
+    t | true) return 0 ;;
+  esac
+  [[ $v =~ ^\+?([0-9]+\.?[0-9]*|\.[0-9]+)(e[-+]?[0-9]+)?$ ]] || return 1
+  awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'
+}
+
+# Checks a restored or recovered database $1: counts its tables in schema
+# public and the rows of the largest (a database without tables passes: an
+# app may not have migrated yet), then runs $2 (DRILL_CHECK_QUERY) when not empty,
+# which must return a single t/true or positive number. Prints
+# "tables=N largest=T rows=R[ check=V]", or "FAILED: <why>" and returns 1.
+check_restored_db() {
+  local db=$1 query=$2 tables largest="-" rows=0 value
+  if ! tables="$(psql_on "$db" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"; then
+    echo "FAILED counting the tables of $db (see the psql error above)"
+    return 1
+  fi
+  if [ "$tables" -gt 0 ]; then
+    if ! largest="$(psql_on "$db" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public'
+        ORDER BY pg_total_relation_size(format('%I.%I', schemaname, tablename)::regclass) DESC, tablename LIMIT 1")" ||
+      ! rows="$(psql_on "$db" -v t="$largest" <<<'SELECT count(*) FROM :t;')"; then
+      echo "FAILED counting the rows of its largest table (see the psql error above)"
+      return 1
+    fi
+  fi
+  if [ -n "$query" ]; then
+    log "$db: running DRILL_CHECK_QUERY"
+    if ! value="$(psql_on "$db" <<<"$query")"; then
+      echo "FAILED: DRILL_CHECK_QUERY failed (see the psql error above)"
+      return 1
+    fi
+    if [[ $value == *$'\n'* || $value == *"|"* ]] || ! is_pass_value "$value"; then
+      echo "FAILED: DRILL_CHECK_QUERY returned '${value//$'\n'/\\n}', not a single t/true or positive number"
+      return 1
+    fi
+  fi
+  echo "tables=$tables largest=$largest rows=$rows${query:+ check=$value}"
+}
+
 # YYYYMMDDTHHMMSSZ -> seconds since the epoch; fails on an impossible date.
 stamp_epoch() {
   local s=$1

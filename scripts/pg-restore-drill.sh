@@ -16,8 +16,8 @@
 # Steps: take the newest backup (directory YYYYMMDDTHHMMSSZ) in BACKUP_DIR; check
 # its age and every checksum in its MANIFEST; then for each database restore
 # the dump with pg-restore.sh into a scratch database drill_<db>_<epoch>, check
-# that it has at least one table in schema public, count the rows of its largest
-# table, run DRILL_CHECK_QUERY, and drop the scratch database (also on failure
+# it (check_restored_db in pg-common.sh: tables, rows of the largest,
+# DRILL_CHECK_QUERY), and drop the scratch database (also on failure
 # or interruption: trap). Scratch databases more than a day old (left by a
 # killed run) are dropped first. A failing database does not stop the others.
 # Stdout: one summary line per database ("drill <db>: ok ..." or "drill <db>: FAILED ...").
@@ -117,21 +117,11 @@ if [ -n "$leftovers" ]; then
   done <<<"$leftovers"
 fi
 
-# True when $1 is t/true or a positive number.
-is_pass_value() {
-  local v="${1,,}"
-  case "$v" in
-    t | true) return 0 ;;
-  esac
-  [[ $v =~ ^\+?([0-9]+\.?[0-9]*|\.[0-9]+)(e[-+]?[0-9]+)?$ ]] || return 1
-  awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'
-}
-
 # Drills one database into a scratch database (dropped by the caller); prints
 # its summary line. Every step is checked by hand: set -e does not apply inside
 # a function called from `if`.
 drill_one() {
-  local db=$1 started target tables largest rows value
+  local db=$1 started target checks
   started="$(date +%s)"
   # drill_<db>_<epoch> within PostgreSQL's 63 bytes.
   target="drill_${db:0:46}_$(date -u +%s)"
@@ -140,32 +130,11 @@ drill_one() {
     echo "drill $db: FAILED restoring backup $newest"
     return 1
   fi
-  if ! tables="$(psql_on "$target" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"; then
-    echo "drill $db: FAILED counting tables in $target"
+  if ! checks="$(check_restored_db "$target" "$check_query")"; then
+    echo "drill $db: $checks"
     return 1
   fi
-  if [ "$tables" -lt 1 ]; then
-    echo "drill $db: FAILED: the restored database has no table in schema public"
-    return 1
-  fi
-  if ! largest="$(psql_on "$target" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public'
-      ORDER BY pg_total_relation_size(format('%I.%I', schemaname, tablename)::regclass) DESC, tablename LIMIT 1")" ||
-    ! rows="$(psql_on "$target" -v t="$largest" <<<'SELECT count(*) FROM :t;')"; then
-    echo "drill $db: FAILED counting the rows of its largest table"
-    return 1
-  fi
-  if [ -n "$check_query" ]; then
-    log "$db: running DRILL_CHECK_QUERY"
-    if ! value="$(psql_on "$target" <<<"$check_query")"; then
-      echo "drill $db: FAILED: DRILL_CHECK_QUERY failed (see the psql error above)"
-      return 1
-    fi
-    if [[ $value == *$'\n'* || $value == *"|"* ]] || ! is_pass_value "$value"; then
-      echo "drill $db: FAILED: DRILL_CHECK_QUERY returned '${value//$'\n'/\\n}', not a single t/true or positive number"
-      return 1
-    fi
-  fi
-  echo "drill $db: ok backup=$newest age_hours=$age_hours tables=$tables largest=$largest rows=$rows${check_query:+ check=$value} seconds=$(($(date +%s) - started))"
+  echo "drill $db: ok backup=$newest age_hours=$age_hours $checks seconds=$(($(date +%s) - started))"
 }
 
 failed=()

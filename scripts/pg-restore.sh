@@ -94,7 +94,8 @@ if [ "$actual" != "$expected" ]; then
   die "checksum mismatch for $dump: the MANIFEST says $expected, the file is $actual; the dump is damaged, restore from another backup"
 fi
 log "checksum of $source_db.dump matches the MANIFEST"
-pg_restore --list -- "$dump" >/dev/null || die "$dump is not a readable pg_dump archive"
+pg_restore --list -- "$dump" >/dev/null ||
+  die "$dump is not an archive this pg_restore ($(pg_restore --version)) reads: damaged, or written by a newer pg_dump (zstd dumps need 16 or later)"
 
 if [ -n "$owner" ]; then
   owner_exists="$(psql_on "$maint_db" -v role="$owner" <<<"SELECT count(*) FROM pg_roles WHERE rolname = :'role';")" ||

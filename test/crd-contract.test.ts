@@ -260,6 +260,15 @@ function kubernetesObjects(r: Render): KubernetesObject[] {
         const object = unwrapSecrets(res.inputs);
         if (!isRecord(object) || typeof object.apiVersion !== "string" || typeof object.kind !== "string") continue;
         out.push({ resource: `${res.type}::${res.name}`, apiVersion: object.apiVersion, kind: object.kind, object });
+        // Manifests a Job creates at run time (e.g. the object-store drill's scratch Cluster) ride in ConfigMaps.
+        if (object.kind === "ConfigMap" && isRecord(object.data)) {
+            for (const [key, text] of Object.entries(object.data)) {
+                if (!key.endsWith(".json") || typeof text !== "string") continue;
+                const embedded: unknown = JSON.parse(text);
+                if (!isRecord(embedded) || typeof embedded.apiVersion !== "string" || typeof embedded.kind !== "string") continue;
+                out.push({ resource: `${res.type}::${res.name} data.${key}`, apiVersion: embedded.apiVersion, kind: embedded.kind, object: embedded });
+            }
+        }
     }
     return out;
 }

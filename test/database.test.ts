@@ -7,7 +7,7 @@ import { isSecretValue } from "../tools/mock-runtime";
 import { Render } from "../tools/render";
 import { one, ofType, plain, render, secretInput, transitiveDependencies } from "./support/stack";
 
-type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: unknown }[]; resources: { requests: Record<string, string>; limits: Record<string, string> }; startupProbe?: { exec: { command: string[] }; periodSeconds: number; failureThreshold: number }; readinessProbe?: Record<string, unknown>; lifecycle?: { preStop: { exec: { command: string[] } } } };
+type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[]; resources: { requests: Record<string, string>; limits: Record<string, string> }; startupProbe?: { exec: { command: string[] }; periodSeconds: number; failureThreshold: number }; readinessProbe?: Record<string, unknown>; lifecycle?: { preStop: { exec: { command: string[] } } } };
 type PodSpec = { containers: Container[]; initContainers?: Container[]; terminationGracePeriodSeconds?: number; securityContext: Record<string, unknown> };
 
 
@@ -118,7 +118,7 @@ describe("prod database tier", () => {
         const pvc = one(prod, "kubernetes:core/v1:PersistentVolumeClaim");
         assert.ok(pvc.protect && pvc.retainOnDelete);
         const scripts = one(prod, "kubernetes:core/v1:ConfigMap", "prod-database-scripts").inputs.data as Record<string, string>;
-        assert.deepEqual(Object.keys(scripts).sort(), ["db-grants.sh", "db-login-check.sh", "pg-backup.sh", "pg-common.sh", "pg-drill-server.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
+        assert.deepEqual(Object.keys(scripts).sort(), ["db-grants.sh", "db-login-check.sh", "pg-backup.sh", "pg-common.sh", "pg-drill-server.sh", "pg-pitr-drill-check.sh", "pg-restore-drill.sh", "pg-restore.sh"]);
     });
 
     it("waits for the retaining StorageClass and the CSI driver before creating anything", () => {
@@ -206,9 +206,62 @@ describe("point-in-time recovery (S3-compatible storage configured)", () => {
         assert.ok(transitiveDependencies(r, cluster).has(plugin.urn), "the Cluster archives only once the plugin runs");
     });
 
+    it("drills a recovery from the object store weekly: a scratch Cluster recovered, checked and deleted, production never addressed", async () => {
+        const r = await render("prod", s3, ["platform:backupS3SecretKey"]);
+        const cron = ofType(r, "kubernetes:batch/v1:CronJob").find((c) => (c.inputs.metadata as { name: string }).name === "postgres-pitr-drill");
+        assert.ok(cron, "no postgres-pitr-drill CronJob");
+        const spec = cron.inputs.spec as { schedule: string; jobTemplate: { spec: { backoffLimit: number; ttlSecondsAfterFinished: number; template: { spec: PodSpec } } } };
+        assert.equal(spec.schedule, "0 5 * * 0", "the restore drill's schedule");
+        assert.equal(spec.jobTemplate.spec.backoffLimit, 0, "a failed drill is not retried over its own leftovers");
+        assert.ok(spec.jobTemplate.spec.ttlSecondsAfterFinished > 0, "the Job and its pod expire, and the scratch Cluster with them");
+        const pod = spec.jobTemplate.spec.template.spec;
+        const steps = [...(pod.initContainers ?? []), ...pod.containers];
+        const argsOf = (c: Container) => (c.args ?? []).join(" ");
+        assert.deepEqual(steps.map((c) => c.name), ["remove-leftover", "create", "own", "recovered", "pg-pitr-drill-check", "remove"]);
+        assert.match(argsOf(steps[0]), /^delete cluster\.postgresql\.cnpg\.io\/pitr-drill --ignore-not-found/);
+        assert.match(argsOf(steps[3]), /^wait cluster\.postgresql\.cnpg\.io\/pitr-drill --for=condition=Ready/);
+        assert.match(argsOf(steps[5]), /^delete cluster\.postgresql\.cnpg\.io\/pitr-drill /);
+        // The kubelet expands $(VAR) in args only from the container's own env: the owner is this pod.
+        const own = steps[2];
+        const patch = JSON.parse(String(own.args?.find((a) => a.startsWith("--patch="))?.slice("--patch=".length))) as { metadata: { ownerReferences: Record<string, string>[] } };
+        assert.deepEqual(patch.metadata.ownerReferences, [{ apiVersion: "v1", kind: "Pod", name: "$(POD_NAME)", uid: "$(POD_UID)" }]);
+        for (const c of steps) {
+            for (const ref of argsOf(c).match(/\$\(([A-Z_]+)\)/g) ?? []) {
+                const v = c.env?.find((e) => e.name === ref.slice(2, -1));
+                assert.ok(v?.valueFrom?.fieldRef, `${c.name}: ${ref} is not a downward-API env var of the container`);
+            }
+        }
+        assert.equal(own.env?.find((e) => e.name === "POD_UID")?.valueFrom?.fieldRef?.fieldPath, "metadata.uid");
+        // Only the scratch Cluster: its service and Secret, never production's.
+        const check = steps[4];
+        assert.equal(check.env?.find((e) => e.name === "PGHOST")?.value, "pitr-drill-rw.database.svc.cluster.local");
+        assert.equal(check.env?.find((e) => e.name === "DRILL_DATABASES")?.value, "api");
+        const podText = JSON.stringify(pod);
+        for (const production of ["postgres-rw", "pgbouncer.", "postgres-superuser", "backup-s3", "app-api"]) {
+            assert.ok(!podText.includes(production), `the drill's pod mentions ${production}`);
+        }
+        // The scratch Cluster: recovered from production's archive (serverName postgres), archiving nowhere.
+        const manifest = JSON.parse((one(r, "kubernetes:core/v1:ConfigMap", "prod-database-pitr-drill-cluster").inputs.data as Record<string, string>)["cluster.json"]) as {
+            metadata: { name: string }; spec: { instances: number; plugins?: unknown; bootstrap: unknown; externalClusters: unknown; storage: { storageClass?: string } };
+        };
+        assert.equal(manifest.metadata.name, "pitr-drill");
+        assert.equal(manifest.spec.instances, 1);
+        assert.equal(manifest.spec.plugins, undefined, "the scratch Cluster must not archive into production's store");
+        assert.deepEqual(manifest.spec.bootstrap, { recovery: { source: "origin" } });
+        assert.deepEqual(manifest.spec.externalClusters, [{ name: "origin", plugin: { name: "barman-cloud.cloudnative-pg.io", parameters: { barmanObjectName: "postgres-backups", serverName: "postgres" } } }]);
+        assert.equal(manifest.spec.storage.storageClass, undefined, "the default class (hcloud-volumes) deletes the volume with the claim");
+        // Its account may create Clusters, and change or delete only the scratch one.
+        const rules = (one(r, "kubernetes:rbac.authorization.k8s.io/v1:Role", "prod-database-pitr-drill-role").inputs.rules) as { verbs: string[]; resourceNames?: string[] }[];
+        for (const rule of rules) {
+            if (rule.resourceNames === undefined) assert.deepEqual(rule.verbs, ["create"]);
+            else assert.deepEqual(rule.resourceNames, ["pitr-drill"]);
+        }
+    });
+
     it("has none of it without S3", async () => {
         const r = await render("prod");
         assert.equal(ofType(r, "kubernetes:barmancloud.cnpg.io/v1:ObjectStore").length, 0);
+        assert.equal(ofType(r, "kubernetes:batch/v1:CronJob").filter((c) => (c.inputs.metadata as { name: string }).name === "postgres-pitr-drill").length, 0);
         assert.equal((plain(one(r, "kubernetes:postgresql.cnpg.io/v1:Cluster").inputs.spec) as { plugins?: unknown }).plugins, undefined);
     });
 });

@@ -13,7 +13,7 @@ import { after, before, describe, it, type TestContext } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Client } from "pg";
 import { LOGIN_SLOTS, loginRole, ownerRole } from "../components/database-render";
-import { findPgBinDir, freePort, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
+import { findPgBin, findPgBinDir, freePort, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
 
 const SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");
 const STAMP_RE = /^\d{8}T\d{6}Z$/;
@@ -187,6 +187,11 @@ describe("pg-backup.sh", () => {
         }
         assert.match(gunzipSync(fs.readFileSync(path.join(created, "globals.sql.gz"))).toString(), new RegExp(`CREATE ROLE ${pg.superuser};`));
         assert.equal(fs.readFileSync(path.join(created, `${shop}.dump`)).subarray(0, 5).toString(), "PGDMP", "custom-format archive");
+        // The codec, as the real pg_restore reports it: zstd where pg_dump has it (16+; production runs 17),
+        // else gzip, which pg_restore 15 shows as its zlib level (-1: the default).
+        const toolMajor = Number(/\) (\d+)/.exec(spawnSync(findPgBin("pg_dump") ?? "pg_dump", ["--version"]).stdout.toString())?.[1]);
+        const archiveHeader = spawnSync(findPgBin("pg_restore") ?? "pg_restore", ["--list", path.join(created, `${shop}.dump`)]).stdout.toString();
+        assert.match(archiveHeader, new RegExp(`^;\\s+Compression: ${toolMajor >= 16 ? "zstd" : "-1"}$`, "m"), archiveHeader);
         assert.equal(fs.statSync(path.join(created, "globals.sql.gz")).mode & 0o077, 0, "backup files are private");
 
         const target = await database(t, "restored", false);
@@ -283,7 +288,9 @@ exec /bin/date -d "@$(( $(/bin/date +%s) + 30 * 86400 ))" "$@"
 
         // A dump failing after globals.sql.gz was written: the partial directory goes too.
         const stubs = tempDir(t, "stubs");
-        fs.writeFileSync(path.join(stubs, "pg_dump"), "#!/usr/bin/env bash\necho 'pg_dump: error: simulated failure' >&2\nexit 1\n", { mode: 0o755 });
+        // It answers --version like the real one: the script reads the major to choose the compression.
+        fs.writeFileSync(path.join(stubs, "pg_dump"),
+            `#!/usr/bin/env bash\nif [ "$1" = --version ]; then exec '${findPgBin("pg_dump")}' --version; fi\necho 'pg_dump: error: simulated failure' >&2\nexit 1\n`, { mode: 0o755 });
         const failing = runScript("pg-backup.sh", [], { BACKUP_DIR: dir, PATH: `${stubs}:${findPgBinDir()}:${process.env.PATH ?? ""}` });
         assert.equal(failing.status, 1, show(failing));
         assert.match(failing.stderr, new RegExp(`FAILED: pg_dump of database '${db}' failed`));
@@ -441,6 +448,13 @@ describe("pg-restore-drill.sh", () => {
         assert.match(lines.find((l) => l.startsWith(`drill ${tiny}:`)) ?? "", /: ok .* tables=1 largest=public\.notes rows=2 check=1 /);
         assert.deepEqual(await databasesLike("drill\\_%"), [], "scratch databases dropped (and the leftover too)");
         assertNoSecret(r, pg.password);
+
+        // An app that has not migrated yet: a database without tables restores and passes.
+        const empty = await database(t, "empty");
+        backup(dir);
+        const emptyRun = runScript("pg-restore-drill.sh", [], { BACKUP_DIR: dir, DRILL_DATABASES: empty });
+        assert.equal(emptyRun.status, 0, show(emptyRun));
+        assert.match(emptyRun.stdout, new RegExp(`^drill ${empty}: ok backup=\\d{8}T\\d{6}Z age_hours=0 tables=0 largest=- rows=0 seconds=\\d+$`, "m"));
     });
 
     it("fails when DRILL_CHECK_QUERY is not true or when a checksum is wrong, and still drops the scratch database", { timeout: TEST_TIMEOUT }, async (t) => {
@@ -643,5 +657,53 @@ describe("db-login-check.sh", () => {
         await pg.query(`ALTER ROLE ${quoteIdent(loginRole(app, 1))} PASSWORD 'new-password'`);
         assert.equal(await exited, 0, stderr);
         assert.match(stderr, /works \(attempt \d+\)/);
+    });
+});
+
+describe("pg-pitr-drill-check.sh (the object-store drill's check, here against a plain server standing in for the recovered Cluster)", () => {
+    it("passes when every app database is there (one without tables too), fails naming a missing one or a false check", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t) || !pg) return;
+        const shop = await database(t, "shop");
+        await seed(shop);
+        const empty = await database(t, "empty");
+        const ok = runScript("pg-pitr-drill-check.sh", [], { DRILL_DATABASES: `${shop} ${empty}` });
+        assert.equal(ok.status, 0, show(ok));
+        assert.match(ok.stdout, new RegExp(`^pitr-drill ${shop}: ok timeline=1 tables=2 largest=public\\.orders rows=5000$`, "m"));
+        assert.match(ok.stdout, new RegExp(`^pitr-drill ${empty}: ok timeline=1 tables=0 largest=- rows=0$`, "m"));
+        assertNoSecret(ok, pg.password);
+
+        const missing = `gone_${process.pid}`;
+        const notThere = runScript("pg-pitr-drill-check.sh", [], { DRILL_DATABASES: `${shop} ${missing}` });
+        assert.equal(notThere.status, 1, show(notThere));
+        assert.match(notThere.stdout, new RegExp(`^pitr-drill ${shop}: ok `, "m"), "the others are still checked");
+        assert.match(notThere.stdout, new RegExp(`^pitr-drill ${missing}: FAILED: not in the recovered Cluster$`, "m"));
+        assert.match(notThere.stderr, new RegExp(`FAILED: object-store drill failed for: ${missing}$`, "m"));
+
+        const falseCheck = runScript("pg-pitr-drill-check.sh", [], { DRILL_DATABASES: shop, DRILL_CHECK_QUERY: "SELECT count(*) = 1 FROM customers" });
+        assert.equal(falseCheck.status, 1, show(falseCheck));
+        assert.match(falseCheck.stdout, new RegExp(`^pitr-drill ${shop}: FAILED: DRILL_CHECK_QUERY returned 'f', not a single t/true or positive number$`, "m"));
+
+        const unset = runScript("pg-pitr-drill-check.sh", []);
+        assert.equal(unset.status, 2, show(unset));
+        assert.match(unset.stderr, /DRILL_DATABASES is required/);
+        const badLogin = runScript("pg-pitr-drill-check.sh", [], { DRILL_DATABASES: shop, PGPASSWORD: "wrong", CHECK_TIMEOUT: "2" });
+        assert.equal(badLogin.status, 1, show(badLogin));
+        assert.match(badLogin.stderr, /FAILED: cannot log in to the recovered Cluster/);
+    });
+
+    it("fails while the server is still in recovery: it has not reached the end of the archived WAL", { timeout: TEST_TIMEOUT }, async (t) => {
+        if (!requirePostgres(t)) return;
+        const standby = await startPostgres();
+        t.after(() => standby.destroy());
+        await standby.stop();
+        // An empty standby.signal without primary_conninfo: a hot standby that stays in recovery.
+        const signal = path.join(standby.dataDir, "standby.signal");
+        fs.writeFileSync(signal, "");
+        const owner = fs.statSync(standby.dataDir);
+        fs.chownSync(signal, owner.uid, owner.gid);
+        await standby.start();
+        const r = runScript("pg-pitr-drill-check.sh", [], { DRILL_DATABASES: "postgres", PGHOST: standby.host, PGPORT: String(standby.port), PGPASSWORD: standby.password });
+        assert.equal(r.status, 1, show(r));
+        assert.match(r.stderr, /FAILED: the recovered server is still in recovery/);
     });
 });

@@ -59,7 +59,7 @@ describe("cloud-init schema", () => {
 
 describe("shellcheck", () => {
     const scripts = [
-        ...fs.readdirSync(path.join(PROJECT_DIR, "scripts")).filter((f) => f.endsWith(".sh")).map((f) => path.join("scripts", f)),
+        ...["scripts", "tools"].flatMap((dir) => fs.readdirSync(path.join(PROJECT_DIR, dir)).filter((f) => f.endsWith(".sh")).map((f) => path.join(dir, f))),
         path.join(".ci", "run"),
     ];
 

@@ -21,6 +21,10 @@
 //                        filler columns compress to almost nothing; by default
 //                        pgbench_accounts.filler is random hex, so pg_dump's compression
 //                        costs about what it would on real data
+//
+// On PostgreSQL 17, production's default major, whose pg_dump writes zstd (Debian
+// bookworm has 15): tools/install-postgres17.sh /opt/postgres17, then
+// PG_BINDIR=/opt/postgres17/bin npm run bench:db
 import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -513,6 +517,11 @@ async function main(): Promise<number> {
         const bareRestore = await run(pgRestoreBin, ["-w", "--no-owner", "--no-acl", "--exit-on-error", "-d", BARE_RESTORE_DB, bareDump], clientEnv(libpq), 300_000);
         const bareDumpBytes = fs.statSync(bareDump).size;
         note(`bare pg_dump ${bareBackup.seconds.toFixed(1)} s (${mb(bareDumpBytes)}), bare pg_restore ${bareRestore.seconds.toFixed(1)} s`);
+        // The codecs as pg_restore reads them from the archive headers.
+        const codecOf = async (file: string) => /^;\s+Compression: (\S+)$/m.exec((await run(pgRestoreBin, ["--list", file], clientEnv({}), 60_000)).stdout)?.[1] ?? "unknown";
+        const ourCodec = await codecOf(dumpFile);
+        const bareCodec = await codecOf(bareDump);
+        const pgDumpMajor = Number(/\) (\d+)/.exec((await run(pgDumpBin, ["--version"], clientEnv({}), 10_000)).stdout)?.[1]);
 
         const counts: { table: string; source: number; restored: number }[] = [];
         const server = pg;
@@ -559,11 +568,15 @@ async function main(): Promise<number> {
         console.log(`  database ${BACKUP_DB}: ${dataKind}`);
         console.log(`  pgbench scale ${opts.backupScale}, pg_database_size ${mb(dbBytes)}, ${counts[0].source} pgbench_accounts rows`);
         console.log(`  backup:  ${backup.seconds.toFixed(1)} s -> ${(dbBytes / MB / backup.seconds).toFixed(1)} MB/s; ` +
-            `dump ${mb(dumpBytes)} (pg_dump -Fc, ${(dumpBytes / dbBytes * 100).toFixed(1)}% of the database), whole backup dir ${mb(backupBytes)}`);
+            `dump ${mb(dumpBytes)} (pg_dump -Fc, ${ourCodec}, ${(dumpBytes / dbBytes * 100).toFixed(1)}% of the database), whole backup dir ${mb(backupBytes)}`);
         console.log(`  restore: ${restore.seconds.toFixed(1)} s -> ${(dbBytes / MB / restore.seconds).toFixed(1)} MB/s ` +
             `(includes checksum check, CREATE DATABASE, pg_restore with index builds); restored size ${mb(restoredBytes)}`);
-        console.log(`  bare pg_dump -Fc: ${bareBackup.seconds.toFixed(1)} s -> ${(dbBytes / MB / bareBackup.seconds).toFixed(1)} MB/s, dump ${mb(bareDumpBytes)}; ` +
+        console.log(`  bare pg_dump -Fc: ${bareBackup.seconds.toFixed(1)} s -> ${(dbBytes / MB / bareBackup.seconds).toFixed(1)} MB/s, dump ${mb(bareDumpBytes)} (${bareCodec}); ` +
             `our backup takes ${(backup.seconds / bareBackup.seconds).toFixed(2)}x its time`);
+        const speedup = bareBackup.seconds / backup.seconds;
+        console.log(`  our backup (${ourCodec}) vs bare pg_dump -Fc (${bareCodec}), pg_dump ${pgDumpMajor}: ${speedup.toFixed(2)}x the throughput at ` +
+            `${(dumpBytes / bareDumpBytes).toFixed(2)}x the size; target >= 3x at <= 1x -> ${speedup >= 3 && dumpBytes <= bareDumpBytes ? "PASS" : "MISS"}` +
+            (pgDumpMajor < 16 ? ` (pg_dump ${pgDumpMajor} has only gzip; production's 17: PG_BINDIR=/opt/postgres17/bin after tools/install-postgres17.sh)` : ""));
         console.log(`  bare pg_restore:  ${bareRestore.seconds.toFixed(1)} s -> ${(dbBytes / MB / bareRestore.seconds).toFixed(1)} MB/s; ` +
             `our restore takes ${(restore.seconds / bareRestore.seconds).toFixed(2)}x its time`);
         console.log(`  row counts after restore (${PGBENCH_TABLES.join(", ")}): ${countsMatch ? "all match" : "MISMATCH"}`);

@@ -62,6 +62,8 @@ export interface StartPostgresOptions {
     password?: string;
     /** Extra postgresql.conf settings, e.g. `{ max_connections: "50" }`. */
     settings?: Record<string, string>;
+    /** Directory of initdb, pg_ctl and postgres (default: findPgBinDir()), e.g. another major's. */
+    binDir?: string;
 }
 
 /** Directory of the newest installed PostgreSQL's server binaries, or undefined. `PG_BINDIR` overrides. */
@@ -112,7 +114,7 @@ export function requirePostgres(t: TestContext): boolean {
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgServer> {
     const reason = postgresUnavailableReason();
     if (reason) throw new Error(reason);
-    const binDir = findPgBinDir() as string;
+    const binDir = options.binDir ?? (findPgBinDir() as string);
     const superuser = options.superuser ?? "postgres";
     const password = options.password ?? randomBytes(18).toString("base64url");
     const asUser = isRoot() ? OS_USER_WHEN_ROOT : undefined;
@@ -183,7 +185,7 @@ class LocalPgServer implements PgServer {
         private readonly asUser: string | undefined,
     ) {
         this.socketDir = root;
-        this.version = path.basename(path.dirname(binDir)).match(/^\d+/)?.[0] ?? "unknown";
+        this.version = /\) (\d+)/.exec(spawnSync(path.join(binDir, "postgres"), ["--version"]).stdout?.toString() ?? "")?.[1] ?? "unknown";
     }
 
     url(database = "postgres", user = this.superuser, password = this.password): string {
