@@ -1,6 +1,6 @@
 // Pure builders of an app's Kubernetes objects from its settings. The App
 // component wraps them in resources; tests read them directly.
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AppSettings } from "./app-config";
@@ -80,10 +80,15 @@ export function configMapData(app: AppSettings): Record<string, string> {
     return { ...platform, ...app.env };
 }
 
-/** A stable digest of the app's env and secrets: on the pod template, so a change rolls the pods. */
-export function configChecksum(env: Readonly<Record<string, string>>, secrets: Readonly<Record<string, string>>): string {
+/**
+ * A stable digest of the app's env and secrets: on the pod template, so a change
+ * rolls the pods. Keyed (HMAC-SHA256 with a generated, secret `key`): the pod
+ * template is readable by anyone who can read the Deployment, and a plain hash
+ * would confirm a guessed password offline.
+ */
+export function configChecksum(env: Readonly<Record<string, string>>, secrets: Readonly<Record<string, string>>, key: string): string {
     const canonical = (o: Readonly<Record<string, string>>) => Object.keys(o).sort().map((k) => [k, o[k]]);
-    return createHash("sha256").update(JSON.stringify({ env: canonical(env), secrets: canonical(secrets) })).digest("hex");
+    return createHmac("sha256", key).update(JSON.stringify({ env: canonical(env), secrets: canonical(secrets) })).digest("hex");
 }
 
 /** Job name per release: a new image or command runs the migration again. */

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import type { AppSettings, RegistrySettings } from "./app-config";
 import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
 import {
@@ -77,8 +78,9 @@ export class App extends pulumi.ComponentResource {
             stringData: secretValues,
             // A rotated password reaches the app only after the role and PgBouncer have it.
         }, { ...inNs, dependsOn: [ns, ...(args.database?.ready ?? [])] });
-        // The digest of secret values reveals nothing usable; unsecret it so the pod template stays readable.
-        const checksum = pulumi.unsecret(secretValues.apply((values) => configChecksum(env, values)));
+        // Keyed with a generated secret, the digest confirms no guessed value: unsecret it so the pod template stays readable.
+        const checksumKey = new random.RandomBytes(`${name}-checksum-key`, { length: 32 }, { parent: this }).hex;
+        const checksum = pulumi.unsecret(pulumi.all([secretValues, checksumKey]).apply(([values, key]) => configChecksum(env, values, key)));
 
         new k8s.networking.v1.NetworkPolicy(`${name}-allow-ingress-controller`, ingressPolicy(app, args.controller), inNs);
         new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, denyMetadataPolicy(names.namespace, appLabels(app, "server")), inNs);

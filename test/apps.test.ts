@@ -1,6 +1,7 @@
 // Apps from stack config: the pure builders, the config checks, and the
 // objects the real program creates under the mock runtime.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { APP_DEFAULTS, AppSettings, isPinnedImage } from "../components/app-config";
@@ -110,11 +111,21 @@ describe("app builders", () => {
     });
 
     it("the config checksum changes with any env or secret value, and not with key order", () => {
-        const base = configChecksum({ A: "1", B: "2" }, { S: "x" });
-        assert.equal(configChecksum({ B: "2", A: "1" }, { S: "x" }), base);
-        assert.notEqual(configChecksum({ A: "1", B: "3" }, { S: "x" }), base);
-        assert.notEqual(configChecksum({ A: "1", B: "2" }, { S: "y" }), base);
-        assert.notEqual(configChecksum({ A: "1" }, { S: "x" }), base);
+        const base = configChecksum({ A: "1", B: "2" }, { S: "x" }, "k");
+        assert.equal(configChecksum({ B: "2", A: "1" }, { S: "x" }, "k"), base);
+        assert.notEqual(configChecksum({ A: "1", B: "3" }, { S: "x" }, "k"), base);
+        assert.notEqual(configChecksum({ A: "1", B: "2" }, { S: "y" }, "k"), base);
+        assert.notEqual(configChecksum({ A: "1" }, { S: "x" }, "k"), base);
+    });
+
+    it("the config checksum confirms no guessed secret without its generated key", () => {
+        const env = { A: "1" };
+        const guess = { DATABASE_URL: "postgresql://app_api_1:guessed@pgbouncer/api" };
+        const canonical = (o: Record<string, string>) => Object.keys(o).sort().map((k) => [k, o[k]]);
+        const unkeyed = createHash("sha256").update(JSON.stringify({ env: canonical(env), secrets: canonical(guess) })).digest("hex");
+        const annotation = configChecksum(env, guess, "0f".repeat(32));
+        assert.notEqual(annotation, unkeyed, "knowing env and the guessed value is not enough");
+        assert.notEqual(configChecksum(env, guess, "1e".repeat(32)), annotation, "the key decides the digest");
     });
 
     it("the migration Job alone gets the direct database URL, from its own Secret, with a lock timeout, and is named per image and command", () => {

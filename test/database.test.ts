@@ -88,7 +88,9 @@ describe("prod database tier", () => {
         assert.equal(secrets.DATABASE_DIRECT_URL, undefined, "the app's pods never get the direct URL");
         const migration = secretInput(one(prod, "kubernetes:core/v1:Secret", "api-migration-secrets").inputs.stringData) as Record<string, string>;
         assert.match(migration.DATABASE_URL, /^postgresql:\/\/app_api_1:[0-9a-f]{32}@postgres-rw\.database\.svc\.cluster\.local:5432\/api(\?|$)/);
-        for (const r of ofType(prod, "random:index/randomBytes:RandomBytes")) assert.equal(r.inputs.length, 16, "16 bytes = 32 hex characters");
+        const passwords = ofType(prod, "random:index/randomBytes:RandomBytes").filter((x) => x.name.endsWith("-password"));
+        assert.equal(passwords.length, 2, "the api's two login roles");
+        for (const r of passwords) assert.equal(r.inputs.length, 16, "16 bytes = 32 hex characters");
         const ns = one(prod, "kubernetes:core/v1:Namespace", "api-ns");
         assert.equal((ns.inputs.metadata as { labels: Record<string, string> }).labels["platform.io/database-client"], "true");
     });

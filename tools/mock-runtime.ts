@@ -123,9 +123,8 @@ class RecordingMonitor extends MockMonitor {
 class FakeCloud implements Mocks {
     readonly secretValues = new Set<string>();
     live: LiveCloud = {};
-    private nextId = 1000;
-    private nextServerIp = 1;
-    private nextLbIp = 1;
+    private readonly usedIds = new Set<string>();
+    private readonly usedAddresses = new Set<string>();
 
     constructor(private readonly seed: string) {}
 
@@ -135,9 +134,28 @@ class FakeCloud implements Mocks {
         return value;
     }
 
+    /**
+     * Numeric ids (as Hetzner's) and addresses from the resource's name, not its
+     * creation order: two renders of similar configs give a resource the same id,
+     * so --compare sees only real changes.
+     */
+    private stableId(key: string): string {
+        let n = parseInt(createHash("sha256").update(key).digest("hex").slice(0, 8), 16) % 900_000_000 + 100_000_000;
+        while (this.usedIds.has(String(n))) n += 1;
+        this.usedIds.add(String(n));
+        return String(n);
+    }
+
+    private stableAddress(net: string, name: string): string {
+        let host = parseInt(createHash("sha256").update(name).digest("hex").slice(0, 8), 16) % 254 + 1;
+        while (this.usedAddresses.has(`${net}.${host}`)) host = host % 254 + 1;
+        this.usedAddresses.add(`${net}.${host}`);
+        return `${net}.${host}`;
+    }
+
     newResource(args: MockResourceArgs): MockResourceResult {
         const inputs = args.inputs as Record<string, unknown>;
-        const id = String(this.nextId++);
+        const id = this.stableId(`${args.type}::${args.name}`);
         const state: Record<string, unknown> = { ...inputs };
         switch (args.type) {
             case "random:index/randomPassword:RandomPassword":
@@ -161,10 +179,10 @@ class FakeCloud implements Mocks {
             }
             case "hcloud:index/primaryIp:PrimaryIp":
                 // TEST-NET-2, never routed.
-                state.ipAddress = `198.51.100.${this.nextServerIp++}`;
+                state.ipAddress = this.stableAddress("198.51.100", args.name);
                 break;
             case "hcloud:index/loadBalancer:LoadBalancer":
-                state.ipv4 = `192.0.2.${this.nextLbIp++}`;
+                state.ipv4 = this.stableAddress("192.0.2", args.name);
                 break;
             case "docker-build:index:Image": {
                 const digest = `sha256:${createHash("sha256").update(`${this.seed}/image/${args.name}`).digest("hex")}`;

@@ -1,27 +1,35 @@
 // Offline render: our preview without a Pulumi CLI, provider plugins or cloud
 // account. Runs the real program (index.ts) under the mock runtime with the
 // stack's config and writes what would be deployed:
-//   out/<stack>/resources.json      every resource: type, name, parent, inputs (secrets "[secret]")
+//   out/<stack>/resources.json      every resource: urn, type, name, parent, options, dependencies, inputs (secrets "[secret]")
 //   out/<stack>/cloud-init/<node>.yaml   each server's user-data, secret values redacted
 //   out/<stack>/k8s/*.yaml          one file per Kubernetes object
-// Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...]
+//   out/<stack>/plan.json           with --compare DIR: what `pulumi up` would do from the render in DIR
+// Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...] [--compare DIR]
+// Exit: 0; 1 invalid config or error; 2 the plan replaces or deletes something stateful.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { isConfigError } from "../components/config";
 import { isSecretValue, LiveCloud, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
+import { describePlan, planRenders } from "./plan";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
 export interface RenderedResource {
+    readonly urn: string;
     readonly type: string;
     readonly name: string;
     readonly parent?: string;
     readonly protect?: boolean;
     readonly retainOnDelete?: boolean;
     readonly ignoreChanges?: readonly string[];
+    /** Replaced by deleting the old one first. */
+    readonly deleteBeforeReplace?: boolean;
+    /** URNs this resource waits for (dependsOn and input dependencies). */
+    readonly dependencies?: readonly string[];
     readonly inputs: unknown;
 }
 
@@ -125,12 +133,15 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud): Promise<R
 
     const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
     const resources: RenderedResource[] = run.resources.map((r) => ({
+        urn: r.urn,
         type: r.type,
         name: r.name,
         parent: r.parentUrn ? shortUrn(r.parentUrn, byUrn) : undefined,
         ...(r.protect ? { protect: true } : {}),
         ...(r.retainOnDelete ? { retainOnDelete: true } : {}),
         ...(r.ignoreChanges.length > 0 ? { ignoreChanges: r.ignoreChanges } : {}),
+        ...(r.deleteBeforeReplace ? { deleteBeforeReplace: true } : {}),
+        ...(r.dependencies.length > 0 ? { dependencies: [...new Set(r.dependencies)].filter((d) => d !== r.urn) } : {}),
         inputs: redact(r.inputs),
     }));
 
@@ -214,11 +225,12 @@ export function writeRender(render: Render, outDir: string): void {
     }
 }
 
-const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--set <key>=<value> ...]";
+const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--set <key>=<value> ...] [--compare <earlier render dir>]";
 
-function parseArgs(argv: string[]): { stack: string; out?: string; overrides: Record<string, string> } {
+function parseArgs(argv: string[]): { stack: string; out?: string; compare?: string; overrides: Record<string, string> } {
     let stack: string | undefined;
     let out: string | undefined;
+    let compare: string | undefined;
     const overrides: Record<string, string> = {};
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -226,6 +238,8 @@ function parseArgs(argv: string[]): { stack: string; out?: string; overrides: Re
         else if (a.startsWith("--stack=")) stack = a.slice(8);
         else if (a === "--out") out = argv[++i];
         else if (a.startsWith("--out=")) out = a.slice(6);
+        else if (a === "--compare") compare = argv[++i];
+        else if (a.startsWith("--compare=")) compare = a.slice(10);
         else if (a === "--set") {
             // Try a variation without editing the stack file: --set agentCount=3
             const pair = argv[++i] ?? "";
@@ -238,7 +252,8 @@ function parseArgs(argv: string[]): { stack: string; out?: string; overrides: Re
         } else throw new Error(`unknown argument '${a}' (${USAGE})`);
     }
     if (!stack) throw new Error(`missing --stack (${USAGE})`);
-    return { stack, out, overrides };
+    if (compare === "") throw new Error(`--compare needs a directory (${USAGE})`);
+    return { stack, out, compare, overrides };
 }
 
 async function main(): Promise<void> {
@@ -254,10 +269,34 @@ async function main(): Promise<void> {
         }
         throw err;
     }
+    // Read the earlier render before writing: it may be the output directory itself.
+    const earlier = args.compare === undefined ? undefined : readEarlierRender(args.compare);
     const summary = describeRender(render, path.relative(process.cwd(), outDir) || ".");
-    assertNoSecrets([...render.files.values(), summary], render.run.secretValues);
+    let planText: string | undefined;
+    let unsafe = false;
+    if (earlier) {
+        const plan = planRenders(earlier, render.resources);
+        planText = describePlan(plan, `${args.compare} -> stack ${args.stack}`);
+        render.files.set("plan.json", `${JSON.stringify(plan.entries.filter((e) => e.action !== "same"), null, 2)}\n`);
+        unsafe = plan.destructive.length > 0;
+    }
+    assertNoSecrets([...render.files.values(), summary, planText ?? ""], render.run.secretValues);
     writeRender(render, outDir);
     console.log(summary);
+    if (planText) console.log(`\n${planText}`);
+    // 2: the plan would replace or delete something stateful (CI stops there).
+    if (unsafe) process.exitCode = 2;
+}
+
+/** resources.json of an earlier render (a directory written by this tool). */
+function readEarlierRender(dir: string): RenderedResource[] {
+    const file = path.join(dir, "resources.json");
+    if (!fs.existsSync(file)) throw new Error(`--compare ${dir}: no resources.json there (render into it first: npm run render -- --stack <name> --out ${dir})`);
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
+    if (!Array.isArray(parsed) || parsed.some((r) => typeof (r as { urn?: unknown }).urn !== "string")) {
+        throw new Error(`--compare ${dir}: resources.json has no URNs (written by an older render); render the earlier config again`);
+    }
+    return parsed as RenderedResource[];
 }
 
 if (require.main === module) {
