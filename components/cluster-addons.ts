@@ -15,6 +15,8 @@ export interface ClusterAddonsArgs {
     readonly networkId: pulumi.Input<number>;
     readonly location: string;
     readonly k3sVersion: string;
+    /** Labels the CSI driver puts on every volume it creates, so retained ones can be found after a destroy. */
+    readonly volumeLabels: Readonly<Record<string, string>>;
     readonly provider: k8s.Provider;
 }
 
@@ -38,9 +40,18 @@ export function ccmValues(location: string): Record<string, unknown> {
     };
 }
 
-/** Values for the Hetzner CSI chart: the default class deletes volumes with their claims. */
-export function csiValues(): Record<string, unknown> {
-    return { storageClasses: [{ name: "hcloud-volumes", defaultStorageClass: true, reclaimPolicy: "Delete" }] };
+/**
+ * Values for the Hetzner CSI chart: the default class deletes volumes with their
+ * claims; every new volume carries `labels` (controller.volumeExtraLabels ->
+ * HCLOUD_VOLUME_EXTRA_LABELS, hetznercloud/csi-driver v2.21.2
+ * chart/templates/controller/deployment.yaml), so the ones a destroy leaves
+ * (retained on purpose) are found with `hcloud volume list -l cluster=<name>`.
+ */
+export function csiValues(labels: Readonly<Record<string, string>>): Record<string, unknown> {
+    return {
+        storageClasses: [{ name: "hcloud-volumes", defaultStorageClass: true, reclaimPolicy: "Delete" }],
+        controller: { volumeExtraLabels: { ...labels } },
+    };
 }
 
 export class ClusterAddons extends pulumi.ComponentResource {
@@ -79,7 +90,7 @@ export class ClusterAddons extends pulumi.ComponentResource {
                 },
             }, { ...child, dependsOn: [hcloudSecret] });
         const ccm = helmChart("hcloud-cloud-controller-manager", VERSIONS.hcloudCcmChart, ccmValues(args.location), true);
-        const csi = helmChart("hcloud-csi", VERSIONS.hcloudCsiChart, csiValues(), false);
+        const csi = helmChart("hcloud-csi", VERSIONS.hcloudCsiChart, csiValues(args.volumeLabels), false);
 
         this.retainStorageClass = new k8s.storage.v1.StorageClass(`${name}-retain`, {
             metadata: { name: RETAIN_STORAGE_CLASS },

@@ -6,9 +6,12 @@
 // it). `loadConfig` feeds it from `pulumi.Config` and turns secret settings into
 // Pulumi secrets. Nothing here registers a resource, so bad config fails before
 // any resource exists.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 // Not in the SDK's typings, but the only way to know whether a key is stored encrypted.
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { boolean, ConfigProblem, cron, dnsName, fromJson, integer, s3Endpoint } from "./config-schema";
 import { APP_FIXES, AppSettings, appCrossChecks, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
@@ -115,6 +118,8 @@ export interface WorkloadSettings {
     readonly registry?: RegistrySettings;
     /** Present when an app asks for a database. */
     readonly database?: DatabaseSettings;
+    /** EUR per month the offline plan may not exceed (Hetzner list prices); absent: no cap. */
+    readonly monthlyCostCap?: number;
 }
 
 export type PlatformConfig = WorkloadSettings & (
@@ -130,7 +135,40 @@ export interface RawConfig {
     readonly hcloudToken?: string;
     /** Whether a `platform:` key is stored encrypted; unknown when absent. */
     readonly isSecret?: (key: string) => boolean;
+    /** `hcloud:token` is in the stack file unencrypted. */
+    readonly hcloudTokenInPlainText?: boolean;
+    /**
+     * App secrets written in plain text beside encrypted ones in the stack file
+     * ("apps.api.secrets.KEY"): one `secure:` leaf makes Pulumi mark the whole
+     * `apps` value secret, so only the file shows the plain ones.
+     */
+    readonly plainAppSecrets?: readonly string[];
 }
+
+/** Paths of the app secrets in a stack file's text that are not `secure:` values. */
+export function plainAppSecretsInStackFile(text: string): string[] {
+    const doc: unknown = parseYaml(text);
+    const config = (doc as { config?: Record<string, unknown> } | null)?.config ?? {};
+    const apps = config[`${PROJECT}:apps`];
+    if (typeof apps !== "object" || apps === null) return [];
+    const out: string[] = [];
+    for (const [name, app] of Object.entries(apps as Record<string, unknown>)) {
+        const secrets = (app as { secrets?: unknown } | null)?.secrets;
+        if (typeof secrets !== "object" || secrets === null) continue;
+        for (const [key, value] of Object.entries(secrets as Record<string, unknown>)) {
+            const encrypted = typeof value === "object" && value !== null && typeof (value as { secure?: unknown }).secure === "string";
+            if (!encrypted) out.push(`apps.${name}.secrets.${key}`);
+        }
+    }
+    return out;
+}
+
+/**
+ * Credentials among the plain (not per-app) settings: refused unless stored
+ * encrypted. The database URLs and app secrets are checked with their own
+ * settings (database-config.ts, app-config.ts).
+ */
+export const PLAIN_SECRET_SETTINGS = ["registryPassword", "etcdS3SecretKey", "backupS3SecretKey", "kubeconfig"] as const;
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly ConfigProblem[]) {
@@ -186,6 +224,7 @@ const FIXES: Record<string, string> = {
     kubeconfig: `pulumi config set --secret ${PROJECT}:kubeconfig "$(cat ~/.kube/config)"`,
     kubeContext: `pulumi config set ${PROJECT}:kubeContext k3d-platform`,
     "hcloud:token": "pulumi config set --secret hcloud:token <token>   # or export HCLOUD_TOKEN",
+    monthlyCostCap: `pulumi config set ${PROJECT}:monthlyCostCap 150`,
     ...APP_FIXES,
     ...DATABASE_FIXES,
 };
@@ -254,6 +293,7 @@ const rawSchema = z.object({
     clusterCredentialVersion: integer(1, 1_000_000).default(DEFAULTS.clusterCredentialVersion),
     kubeconfig: z.string().min(1, "is empty").optional(),
     kubeContext: z.string().min(1).optional(),
+    monthlyCostCap: z.string().regex(/^\d+(\.\d{1,2})?$/, "must be an amount in EUR such as 150 or 99.50").transform(Number).optional(),
     ...ingressSchemaShape,
     ...databaseSchemaShape,
 });
@@ -380,6 +420,18 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             });
         }
     }
+    for (const key of PLAIN_SECRET_SETTINGS) {
+        if (raw.values[key] !== undefined && raw.isSecret !== undefined && !raw.isSecret(key)) {
+            problems.push({ key: qualify(key), message: "is stored in plain text in the stack file; set it with --secret", fix: FIXES[key] });
+        }
+    }
+    for (const leaf of raw.plainAppSecrets ?? []) {
+        problems.push({ key: qualify(leaf), message: "is stored in plain text in the stack file (beside encrypted values, so Pulumi shows the whole apps value as secret); set it with --secret",
+            fix: `pulumi config set --secret --path '${qualify(leaf)}' <value>` });
+    }
+    if (raw.hcloudTokenInPlainText) {
+        problems.push({ key: "hcloud:token", message: "is stored in plain text in the stack file; set it with --secret", fix: FIXES["hcloud:token"] });
+    }
     problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
     problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true));
     const apps = (valid as Partial<RawSettings>).apps ?? {};
@@ -409,6 +461,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             ? { server: s.registryServer, username: s.registryUsername, password: s.registryPassword }
             : undefined,
         database: Object.values(s.apps).some((a) => a.database) ? toDatabaseSettings(s) : undefined,
+        monthlyCostCap: s.monthlyCostCap,
     };
 
     const name = s.clusterName ?? dnsSafe(raw.stack);
@@ -464,6 +517,11 @@ function editDistance(a: string, b: string): number {
     return row[b.length];
 }
 
+function readStackFile(stack: string): string[] {
+    const file = path.join(process.cwd(), `Pulumi.${stack}.yaml`);
+    return fs.existsSync(file) ? plainAppSecretsInStackFile(fs.readFileSync(file, "utf8")) : [];
+}
+
 function dnsSafe(stack: string): string {
     const cleaned = stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 30).replace(/-+$/, "");
     return cleaned || "platform";
@@ -479,11 +537,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
     const values = Object.fromEntries(Object.entries(pulumi.runtime.allConfig())
         .filter(([key]) => key.startsWith(prefix))
         .map(([key, text]) => [key.slice(prefix.length), text]));
-    const hcloudToken = new pulumi.Config("hcloud").get("token") ?? env.HCLOUD_TOKEN;
+    const storedToken = new pulumi.Config("hcloud").get("token");
+    const hcloudToken = storedToken ?? env.HCLOUD_TOKEN;
     const parsed = parseConfig({
         stack: pulumi.getStack(),
         values,
         hcloudToken,
+        hcloudTokenInPlainText: storedToken !== undefined && isConfigSecret !== undefined && !isConfigSecret("hcloud:token"),
+        // `pulumi up` runs in the project directory, where the stack file is (absent when config lives elsewhere, e.g. Pulumi ESC).
+        plainAppSecrets: readStackFile(pulumi.getStack()),
         isSecret: isConfigSecret ? (key) => isConfigSecret(`${prefix}${key}`) : undefined,
     });
     const secret = (value: pulumi.Input<string>) => pulumi.secret(value);

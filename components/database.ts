@@ -127,9 +127,10 @@ export class Database extends pulumi.ComponentResource {
         this.image = POSTGRES_IMAGES[s.major];
         const child = { parent: this, provider: args.provider };
         // The component's dependencies (the StorageClass and CSI driver) hold back everything below.
+        // Deleting the namespace deletes the claims in it: protected and retained like them.
         const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
             metadata: { name: DATABASE_NAMESPACE, labels: { ...labels("database"), "pod-security.kubernetes.io/enforce": "restricted" } },
-        }, { ...child, dependsOn: opts?.dependsOn });
+        }, { ...child, dependsOn: opts?.dependsOn, protect: true, retainOnDelete: true });
         const inNs = { ...child, dependsOn: [ns] };
 
         const operator: pulumi.Resource[] = [];

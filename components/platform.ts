@@ -99,6 +99,8 @@ function createCluster(config: PlatformConfig): Omit<Platform, "apps"> {
         networkId: cluster.network.networkId,
         location: s.location,
         k3sVersion: s.k3sVersion,
+        // As on the Hetzner resources Pulumi creates, but managed by the CSI driver.
+        volumeLabels: { cluster: s.name, stack: config.stack, "managed-by": "hcloud-csi" },
         provider: cluster.provider,
     }, { parent: cluster });
     return {

@@ -381,7 +381,7 @@ describe("existing-cluster mode", () => {
         const provider = one(r, "pulumi:providers:kubernetes");
         assert.equal(provider.inputs.context, "k3d-platform");
         assert.equal(provider.inputs.kubeconfig, undefined);
-        assert.deepEqual(Object.keys(r.run.outputs).sort(), ["apps", "mode"]);
+        assert.deepEqual(Object.keys(r.run.outputs).sort(), ["apps", "establishedSettings", "mode"], "no cluster outputs");
     });
 
     it("keeps a kubeconfig given as config secret", async () => {

@@ -56,6 +56,8 @@ export interface ProgramRunOptions {
 export interface LiveCloud {
     readonly servers?: readonly Record<string, unknown>[];
     readonly networks?: readonly Record<string, unknown>[];
+    /** The stack's outputs after its last `up`, as a StackReference to itself reads them. */
+    readonly stackOutputs?: Readonly<Record<string, unknown>>;
 }
 
 /** The wrapper Pulumi's RPC layer puts around a secret value. */
@@ -158,6 +160,10 @@ class FakeCloud implements Mocks {
         const id = this.stableId(`${args.type}::${args.name}`);
         const state: Record<string, unknown> = { ...inputs };
         switch (args.type) {
+            case "pulumi:pulumi:StackReference":
+                state.outputs = this.live.stackOutputs ?? {};
+                state.secretOutputNames = [];
+                break;
             case "random:index/randomPassword:RandomPassword":
                 state.result = this.secret(`password/${args.name}/${JSON.stringify(inputs.keepers ?? {})}`, Number(inputs.length ?? 32));
                 break;
@@ -255,8 +261,9 @@ export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun
     fake.live = options.live ?? {};
     const monitor = new RecordingMonitor(fake);
     // setMocks switches on the SDK features mocks support; then swap in our recording monitor.
-    await pulumi.runtime.setMocks(fake, options.project, options.stack, false);
-    setMockOptions(monitor, options.project, options.stack, false);
+    // "organization": what a self-managed backend (pulumi login file://...) calls every stack's organization.
+    await pulumi.runtime.setMocks(fake, options.project, options.stack, false, "organization");
+    setMockOptions(monitor, options.project, options.stack, false, "organization");
     pulumi.runtime.setAllConfig({ ...options.config }, [...options.secretKeys]);
     for (const key of options.secretKeys) {
         const value = options.config[key];

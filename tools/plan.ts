@@ -24,7 +24,7 @@ export interface PlanEntry {
 
 export interface Plan {
     readonly entries: readonly PlanEntry[];
-    /** Replacements and deletions of stateful resources: the plan is unsafe when there is any. */
+    /** Replacements and deletions of stateful resources (a retained one's delete excepted): the plan is unsafe when there is any. */
     readonly destructive: readonly PlanEntry[];
 }
 
@@ -86,7 +86,11 @@ export function planRenders(before: readonly RenderedResource[], after: readonly
             continue;
         }
         const ignored = r.ignoreChanges ?? [];
-        const paths = changedPaths(was.inputs, r.inputs).filter((p) => !ignored.some((i) => isUnder(p, i)));
+        // Secret leaves are "[secret]" on both sides: their digests tell whether they changed.
+        const secretChanges = [...new Set([...Object.keys(was.secretDigests ?? {}), ...Object.keys(r.secretDigests ?? {})])]
+            .filter((p) => was.secretDigests?.[p] !== r.secretDigests?.[p]);
+        const paths = [...new Set([...changedPaths(was.inputs, r.inputs), ...secretChanges])].sort()
+            .filter((p) => !ignored.some((i) => isUnder(p, i)));
         if (paths.length === 0) {
             entries.set(r.urn, entry(r, "same", [], undefined, isStateful(r)));
             continue;
@@ -108,7 +112,9 @@ export function planRenders(before: readonly RenderedResource[], after: readonly
         entries.set(r.urn, { ...e, action: reason ? "replace" : "update", paths: secrets.map((p) => `${p} (secret, from ${source.name}, which is replaced)`), ...(reason ? { reason } : {}) });
     }
     const list = [...entries.values()];
-    return { entries: list, destructive: list.filter((e) => e.stateful && (e.action === "delete" || (e.action === "replace" && !isRotation(e)))) };
+    // A delete of a resource the program retains on delete only leaves Pulumi's state: the object stays.
+    const retained = new Set(before.filter((r) => r.retainOnDelete).map((r) => r.urn));
+    return { entries: list, destructive: list.filter((e) => e.stateful && ((e.action === "delete" && !retained.has(e.urn)) || (e.action === "replace" && !isRotation(e)))) };
 }
 
 /**

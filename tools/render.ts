@@ -4,14 +4,19 @@
 //   out/<stack>/resources.json      every resource: urn, type, name, parent, options, dependencies, inputs (secrets "[secret]")
 //   out/<stack>/cloud-init/<node>.yaml   each server's user-data, secret values redacted
 //   out/<stack>/k8s/*.yaml          one file per Kubernetes object
+//   out/<stack>/outputs.json        the stack outputs (secrets "[secret]"); --compare plays them back
 //   out/<stack>/plan.json           with --compare DIR: what `pulumi up` would do from the render in DIR
 // Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...] [--compare DIR]
-// Exit: 0; 1 invalid config or error; 2 the plan replaces or deletes something stateful.
+// Exit: 0; 1 invalid config or error; 2 the plan replaces or deletes something stateful, or the cost is above monthlyCostCap.
+//   out/<stack>/cost.json           the monthly cost at Hetzner's list prices (tools/hetzner-prices.ts)
+import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { isConfigError } from "../components/config";
-import { isSecretValue, LiveCloud, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
+import { isConfigError, PLAIN_SECRET_SETTINGS } from "../components/config";
+import { isSecretValue, type LiveCloud, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
+import { type Cost, describeCost, monthlyCost } from "./cost";
+import { criticalPath, describeCriticalPath } from "./critical-path";
 import { describePlan, planRenders } from "./plan";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
@@ -30,7 +35,11 @@ export interface RenderedResource {
     readonly deleteBeforeReplace?: boolean;
     /** URNs this resource waits for (dependsOn and input dependencies). */
     readonly dependencies?: readonly string[];
+    /** URN of the explicit provider it is created with (which it waits for too). */
+    readonly provider?: string;
     readonly inputs: unknown;
+    /** Path of each secret input -> its keyed digest (secretDigests). */
+    readonly secretDigests?: Readonly<Record<string, string>>;
 }
 
 export interface Render {
@@ -41,6 +50,7 @@ export interface Render {
     readonly files: Map<string, string>;
     readonly notes: string[];
     readonly outputs: Record<string, unknown>;
+    readonly cost: Cost;
     readonly run: ProgramRun;
 }
 
@@ -53,6 +63,32 @@ export function redact(value: unknown, insideSecret = false): unknown {
     }
     return insideSecret && value !== undefined && value !== null ? REDACTED : value;
 }
+
+/**
+ * A keyed digest (HMAC-SHA256, 16 hex) of every secret leaf of `value`, by path:
+ * how --compare sees that a secret input changed without holding either value.
+ * The render never holds a real stored secret (encrypted config becomes
+ * placeholders, generated ones are fakes), and the key is the output
+ * directory's own, so a digest confirms nothing about a real secret.
+ */
+export function secretDigests(value: unknown, key: string, prefix = "", insideSecret = false, out: Record<string, string> = {}): Record<string, string> {
+    if (isSecretValue(value)) return secretDigests(value.value, key, prefix, true, out);
+    if (Array.isArray(value)) value.forEach((v, i) => secretDigests(v, key, `${prefix}[${i}]`, insideSecret, out));
+    else if (typeof value === "object" && value !== null) {
+        for (const [k, v] of Object.entries(value)) secretDigests(v, key, prefix ? `${prefix}.${k}` : k, insideSecret, out);
+    } else if (insideSecret && value !== undefined && value !== null) {
+        out[prefix] = createHmac("sha256", key).update(String(value)).digest("hex").slice(0, 16);
+    }
+    return out;
+}
+
+function digestsOf(inputs: unknown, key: string): { secretDigests?: Record<string, string> } {
+    const digests = secretDigests(inputs, key);
+    return Object.keys(digests).length > 0 ? { secretDigests: digests } : {};
+}
+
+/** The key of digests when the caller gives none (renders compared in one process). */
+export const DEFAULT_DIGEST_KEY = "offline-render";
 
 /** The plain value, secrets unwrapped: only for text that is scrubbed afterwards. */
 function reveal(value: unknown): unknown {
@@ -100,12 +136,13 @@ function fileSafe(s: string): string {
 }
 
 /** Renders a stack from its Pulumi.<stack>.yaml, with optional `key=value` overrides. */
-export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}, secretKeys: readonly string[] = [], live?: LiveCloud): Promise<Render> {
-    return renderConfig(withPlaceholderHcloudToken(withOverrides(readStackConfig(PROJECT_DIR, stack), overrides, secretKeys)), live);
+export function renderStack(stack: string, overrides: Readonly<Record<string, string>> = {}, secretKeys: readonly string[] = [], live?: LiveCloud,
+    digestKey = DEFAULT_DIGEST_KEY): Promise<Render> {
+    return renderConfig(withPlaceholderHcloudToken(withOverrides(readStackConfig(PROJECT_DIR, stack), overrides, secretKeys)), live, digestKey);
 }
 
 /** Runs the program with `sc` and builds every output file in memory. */
-export async function renderConfig(sc: StackConfig, live?: LiveCloud): Promise<Render> {
+export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey = DEFAULT_DIGEST_KEY): Promise<Render> {
     const stack = sc.stack;
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
@@ -142,11 +179,16 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud): Promise<R
         ...(r.ignoreChanges.length > 0 ? { ignoreChanges: r.ignoreChanges } : {}),
         ...(r.deleteBeforeReplace ? { deleteBeforeReplace: true } : {}),
         ...(r.dependencies.length > 0 ? { dependencies: [...new Set(r.dependencies)].filter((d) => d !== r.urn) } : {}),
+        // "<urn>::<id>"; the id of a provider in the mock runtime is never empty.
+        ...(r.provider ? { provider: r.provider.slice(0, r.provider.lastIndexOf("::")) } : {}),
         inputs: redact(r.inputs),
+        ...digestsOf(r.inputs, digestKey),
     }));
 
     const files = new Map<string, string>();
     files.set("resources.json", `${JSON.stringify(resources, null, 2)}\n`);
+    const outputs = redact(run.outputs) as Record<string, unknown>;
+    files.set("outputs.json", `${JSON.stringify(outputs, null, 2)}\n`);
 
     for (const r of run.resources) {
         if (r.type === "hcloud:index/server:Server" && r.inputs.userData !== undefined) {
@@ -166,9 +208,10 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud): Promise<R
         files.set(file, scrub(stringify(manifest, { lineWidth: 0 }), run.secretValues));
     }
 
-    const outputs = redact(run.outputs) as Record<string, unknown>;
     const mode = typeof outputs.mode === "string" ? outputs.mode : "unknown";
-    return { stack, mode, resources, files, notes: sc.notes, outputs, run };
+    const cost = monthlyCost(resources, mode === "hetzner");
+    files.set("cost.json", `${JSON.stringify(cost, null, 2)}\n`);
+    return { stack, mode, resources, files, notes: sc.notes, outputs, cost, run };
 }
 
 /** The resource tree with counts, as printed after a render. */
@@ -203,6 +246,8 @@ export function describeRender(render: Render, outDir: string): string {
     const outputs = Object.entries(render.outputs).map(([k, v]) =>
         `${k}=${typeof v === "string" ? v : Array.isArray(v) ? `[${v.length} items]` : JSON.stringify(v)}`);
     lines.push(`Stack outputs: ${outputs.join(", ")}`);
+    lines.push(describeCost(render.cost));
+    lines.push(describeCriticalPath(criticalPath(render.resources)));
     for (const note of render.notes) lines.push(`Note: ${note}`);
     return lines.join("\n");
 }
@@ -259,9 +304,17 @@ function parseArgs(argv: string[]): { stack: string; out?: string; compare?: str
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
     const outDir = path.resolve(args.out ?? path.join(PROJECT_DIR, "out", args.stack));
+    // Read the earlier render before writing: it may be the output directory itself.
+    const earlierRender = args.compare === undefined ? undefined : readEarlierRender(args.compare);
+    const earlier = earlierRender?.resources;
+    // Digests are comparable with the earlier render's: its key, else this directory's, else a new one.
+    const digestKey = earlierRender?.digestKey ?? readDigestKey(outDir) ?? randomBytes(32).toString("hex");
     let render: Render;
     try {
-        render = await renderStack(args.stack, args.overrides);
+        // A credential given with --set is on the command line, not in a stack file: render it as the secret it must be.
+        const secretOverrides = Object.keys(args.overrides).filter((k) => k === "hcloud:token" || (PLAIN_SECRET_SETTINGS as readonly string[]).includes(k.replace(/^platform:/, ""))
+            || /^(platform:)?(databaseUrl|databaseImportUrl)$/.test(k));
+        render = await renderStack(args.stack, args.overrides, secretOverrides, earlierRender && earlierState(earlierRender), digestKey);
     } catch (err) {
         if (isConfigError(err)) {
             console.error(err.message);
@@ -269,34 +322,76 @@ async function main(): Promise<void> {
         }
         throw err;
     }
-    // Read the earlier render before writing: it may be the output directory itself.
-    const earlier = args.compare === undefined ? undefined : readEarlierRender(args.compare);
     const summary = describeRender(render, path.relative(process.cwd(), outDir) || ".");
     let planText: string | undefined;
     let unsafe = false;
     if (earlier) {
         const plan = planRenders(earlier, render.resources);
-        planText = describePlan(plan, `${args.compare} -> stack ${args.stack}`);
+        const before = monthlyCost(earlier, earlierRender?.outputs.mode === "hetzner");
+        const delta = render.cost.total - before.total;
+        planText = `${describePlan(plan, `${args.compare} -> stack ${args.stack}`)}\n`
+            + `Monthly cost: ${before.currency} ${before.total.toFixed(2)} -> ${render.cost.total.toFixed(2)} (${delta >= 0 ? "+" : ""}${delta.toFixed(2)})`;
         render.files.set("plan.json", `${JSON.stringify(plan.entries.filter((e) => e.action !== "same"), null, 2)}\n`);
         unsafe = plan.destructive.length > 0;
     }
     assertNoSecrets([...render.files.values(), summary, planText ?? ""], render.run.secretValues);
     writeRender(render, outDir);
+    fs.writeFileSync(path.join(outDir, DIGEST_KEY_FILE), `${digestKey}\n`, { mode: 0o600 });
     console.log(summary);
     if (planText) console.log(`\n${planText}`);
-    // 2: the plan would replace or delete something stateful (CI stops there).
+    const cap = render.outputs.monthlyCostCap;
+    if (typeof cap === "number" && render.cost.total > cap) {
+        console.log(`OVER THE CAP: the monthly cost ${render.cost.currency} ${render.cost.total.toFixed(2)} is above platform:monthlyCostCap ${cap.toFixed(2)}`);
+        unsafe = true;
+    }
+    // 2: the plan would replace or delete something stateful, or cost more than the cap (CI stops there).
     if (unsafe) process.exitCode = 2;
 }
 
-/** resources.json of an earlier render (a directory written by this tool). */
-function readEarlierRender(dir: string): RenderedResource[] {
+export interface EarlierRender {
+    readonly resources: RenderedResource[];
+    readonly outputs: Record<string, unknown>;
+    readonly digestKey?: string;
+}
+
+const DIGEST_KEY_FILE = ".digest-key";
+
+function readDigestKey(dir: string): string | undefined {
+    const file = path.join(dir, DIGEST_KEY_FILE);
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined;
+}
+
+/** resources.json and outputs.json of an earlier render (a directory written by this tool). */
+export function readEarlierRender(dir: string): EarlierRender {
     const file = path.join(dir, "resources.json");
     if (!fs.existsSync(file)) throw new Error(`--compare ${dir}: no resources.json there (render into it first: npm run render -- --stack <name> --out ${dir})`);
     const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
-    if (!Array.isArray(parsed) || parsed.some((r) => typeof (r as { urn?: unknown }).urn !== "string")) {
-        throw new Error(`--compare ${dir}: resources.json has no URNs (written by an older render); render the earlier config again`);
+    const outputsFile = path.join(dir, "outputs.json");
+    if (!Array.isArray(parsed) || parsed.some((r) => typeof (r as { urn?: unknown }).urn !== "string") || !fs.existsSync(outputsFile)) {
+        throw new Error(`--compare ${dir}: written by an older render (no URNs or no outputs.json); render the earlier config again`);
     }
-    return parsed as RenderedResource[];
+    return { resources: parsed as RenderedResource[], outputs: JSON.parse(fs.readFileSync(outputsFile, "utf8")) as Record<string, unknown>, digestKey: readDigestKey(dir) };
+}
+
+/**
+ * What the cloud and the stack hold after deploying `earlier`, for the program's
+ * guards to read: its outputs (settings fixed at creation) and its Hetzner
+ * servers and network as the provider's data sources return them.
+ */
+export function earlierState(earlier: EarlierRender): LiveCloud {
+    const inputsOf = (type: string) => earlier.resources.filter((r) => r.type === type).map((r) => r.inputs as Record<string, unknown>);
+    return {
+        stackOutputs: earlier.outputs,
+        servers: inputsOf("hcloud:index/server:Server").map((x) => ({
+            name: x.name,
+            serverType: x.serverType,
+            location: x.location,
+            labels: x.labels,
+            status: "running",
+            networks: Array.isArray(x.networks) ? x.networks.map((n) => ({ ip: (n as { ip?: unknown }).ip })) : [],
+        })),
+        networks: inputsOf("hcloud:index/network:Network").map((x) => ({ ipRange: x.ipRange, labels: x.labels })),
+    };
 }
 
 if (require.main === module) {

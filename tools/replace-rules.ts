@@ -95,8 +95,6 @@ const STATEFUL_TYPES = new Set([
     "hcloud:index/network:Network",
     "hcloud:index/networkSubnet:NetworkSubnet",
     "hcloud:index/volume:Volume",
-    // Its public address is what DNS points at.
-    "hcloud:index/loadBalancer:LoadBalancer",
     "kubernetes:core/v1:PersistentVolumeClaim",
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
     "kubernetes:postgresql.cnpg.io/v1:Database",

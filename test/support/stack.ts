@@ -28,16 +28,22 @@ export function plain(value: unknown): unknown {
     return isSecretValue(value) ? value.value : value;
 }
 
-/** Every URN `start` waits for, directly or through what it waits for (dependsOn and input dependencies). */
+/** What a resource waits for directly: dependsOn, input dependencies and its explicit provider ("<urn>::<id>"). */
+function waitsFor(x: RecordedResource): string[] {
+    return [...x.dependencies, ...(x.provider ? [x.provider.slice(0, x.provider.lastIndexOf("::"))] : [])];
+}
+
+/** Every URN `start` waits for, directly or through what it waits for (dependsOn, input dependencies, providers). */
 export function transitiveDependencies(r: Render, start: RecordedResource): Set<string> {
     const byUrn = new Map(r.run.resources.map((x) => [x.urn, x]));
     const seen = new Set<string>();
-    const stack = [...start.dependencies];
+    const stack = waitsFor(start);
     while (stack.length > 0) {
         const urn = stack.pop() as string;
         if (seen.has(urn)) continue;
         seen.add(urn);
-        stack.push(...(byUrn.get(urn)?.dependencies ?? []));
+        const next = byUrn.get(urn);
+        if (next) stack.push(...waitsFor(next));
     }
     return seen;
 }
