@@ -11,7 +11,7 @@ import { monthlyCost, volumeGb } from "../tools/cost";
 import { criticalPath } from "../tools/critical-path";
 import { HETZNER_PRICES } from "../tools/hetzner-prices";
 import { changedPaths, isRotation, type Plan, planRenders } from "../tools/plan";
-import type { Render } from "../tools/render";
+import type { Render, RenderedResource } from "../tools/render";
 import { replacementReason } from "../tools/replace-rules";
 import { run } from "./support/binaries";
 import { PROJECT_DIR, render, transitiveDependencies } from "./support/stack";
@@ -53,6 +53,25 @@ describe("replacement rules", () => {
         assert.ok(replacementReason("random:index/randomBytes:RandomBytes", ["keepers.generation"]));
         assert.ok(replacementReason("command:remote:Command", ["triggers[0]"]));
         assert.equal(replacementReason("command:remote:Command", ["create"]), undefined);
+    });
+});
+
+describe("plans of hand-made resource lists", () => {
+    const resource = (over: Partial<RenderedResource>): RenderedResource => ({ urn: "urn:pulumi:s::p::t::n", type: "hcloud:index/server:Server", name: "n", inputs: {}, ...over });
+
+    it("honours ignoreChanges, says when the program deletes before replacing, and compares secrets by digest only", () => {
+        const before = [resource({ inputs: { image: "ubuntu-24.04", userData: "a" }, ignoreChanges: ["userData"] })];
+        const ignored = planRenders(before, [resource({ inputs: { image: "ubuntu-24.04", userData: "b" }, ignoreChanges: ["userData"] })]);
+        assert.equal(ignored.entries[0].action, "same");
+        const replaced = planRenders(before, [resource({ inputs: { image: "ubuntu-26.04", userData: "a" }, deleteBeforeReplace: true })]);
+        assert.equal(replaced.entries[0].action, "replace");
+        assert.match(String(replaced.entries[0].reason), /image: the provider replaces Server on this change; deleteBeforeReplace: the old one is deleted before/);
+        assert.equal(replaced.destructive.length, 1);
+        const secret = (digest: string) => resource({ type: "kubernetes:core/v1:ConfigMap", inputs: { data: { k: "[secret]" } }, secretDigests: { "data.k": digest } });
+        assert.equal(planRenders([secret("aa")], [secret("aa")]).entries[0].action, "same");
+        const changed = planRenders([secret("aa")], [secret("bb")]).entries[0];
+        assert.deepEqual([changed.action, changed.paths], ["replace", ["data.k (secret)"]]);
+        assert.ok(!JSON.stringify(changed).includes("aa") && !JSON.stringify(changed).includes("bb"), "no digest in the plan");
     });
 });
 

@@ -95,7 +95,9 @@ export function planRenders(before: readonly RenderedResource[], after: readonly
             entries.set(r.urn, entry(r, "same", [], undefined, isStateful(r)));
             continue;
         }
-        const reason = replacementReason(r.type, paths);
+        const forced = replacementReason(r.type, paths);
+        // The program's deleteBeforeReplace: the old one goes first (a gap), as the engine does it.
+        const reason = forced && r.deleteBeforeReplace ? `${forced}; deleteBeforeReplace: the old one is deleted before the new one is created` : forced;
         entries.set(r.urn, entry(r, reason ? "replace" : "update", paths.map((p) => describePath(p, was.inputs, r.inputs)), reason, isStateful(r)));
     }
     for (const r of before) {
