@@ -101,3 +101,14 @@ describe("CI workflows", () => {
         }
     });
 });
+
+describe("CI runs the policy pack", () => {
+    it("offline on every pull request, and with the real preview and deploy", () => {
+        assert.match(text("checks.yml"), /npm run policy -- --stack prod/);
+        for (const f of ["preview.yml", "deploy.yml"]) {
+            const steps = Object.values(workflow(f).jobs)[0].steps;
+            assert.ok(steps.some((s) => s.run === "npm ci --prefix policies --no-audit --no-fund"), `${f} installs the pack`);
+            assert.equal(steps.find((s) => s.uses?.startsWith("pulumi/actions@"))?.with?.policyPacks, "policies", f);
+        }
+    });
+});

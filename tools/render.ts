@@ -5,6 +5,7 @@
 //   out/<stack>/cloud-init/<node>.yaml   each server's user-data, secret values redacted
 //   out/<stack>/k8s/*.yaml          one file per Kubernetes object
 //   out/<stack>/outputs.json        the stack outputs (secrets "[secret]"); --compare plays them back
+//   out/<stack>/policy.json         the policy pack's violations (policies/, tools/policy.ts)
 //   out/<stack>/plan.json           with --compare DIR: what `pulumi up` would do from the render in DIR
 // Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...] [--compare DIR]
 // Exit: 0; 1 invalid config or error; 2 the plan replaces or deletes something stateful, or the cost is above monthlyCostCap.
@@ -18,6 +19,7 @@ import { isSecretValue, type LiveCloud, ProgramRun, RecordedResource, runProgram
 import { type Cost, describeCost, monthlyCost } from "./cost";
 import { criticalPath, describeCriticalPath } from "./critical-path";
 import { describePlan, planRenders } from "./plan";
+import { checkResources, describeViolations } from "./policy";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
@@ -338,6 +340,10 @@ async function main(): Promise<void> {
     writeRender(render, outDir);
     fs.writeFileSync(path.join(outDir, DIGEST_KEY_FILE), `${digestKey}\n`, { mode: 0o600 });
     console.log(summary);
+    // The policy pack over the same resources (npm run policy prints every violation).
+    const violations = await checkResources(render.resources);
+    fs.writeFileSync(path.join(outDir, "policy.json"), `${JSON.stringify(violations, null, 2)}\n`);
+    console.log(describeViolations(violations).split("\n").pop());
     if (planText) console.log(`\n${planText}`);
     const cap = render.outputs.monthlyCostCap;
     if (typeof cap === "number" && render.cost.total > cap) {

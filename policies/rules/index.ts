@@ -1,0 +1,10 @@
+// Every policy of the pack, by area. Tests import these without starting the
+// pack (constructing a PolicyPack starts its gRPC server).
+import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { DATA_POLICIES } from "./data";
+import { EXPOSURE_POLICIES } from "./exposure";
+import { SECRET_POLICIES } from "./secrets";
+import { WORKLOAD_POLICIES } from "./workloads";
+
+export const PACK_NAME = "platform";
+export const ALL_POLICIES: readonly ResourceValidationPolicy[] = [...WORKLOAD_POLICIES, ...EXPOSURE_POLICIES, ...SECRET_POLICIES, ...DATA_POLICIES];
