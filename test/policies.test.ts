@@ -44,6 +44,43 @@ const MUTATIONS: Record<string, Mutation> = {
     "no-credentials-in-configmaps": (rs) => {
         inputsOf(rs, "api-env").data.STRIPE_API_KEY = MARKER;
     },
+    "no-service-account-token": (rs) => {
+        delete inputsOf(rs, "api-deployment").spec.template.spec.automountServiceAccountToken;
+    },
+    "zero-downtime-rollouts": (rs) => {
+        inputsOf(rs, "api-deployment").spec.strategy.rollingUpdate.maxUnavailable = 1;
+    },
+    "requests-and-limits": (rs) => {
+        delete inputsOf(rs, "api-deployment").spec.template.spec.containers[0].resources.limits;
+    },
+    "no-host-ports": (rs) => {
+        inputsOf(rs, "api-deployment").spec.template.spec.containers[0].ports[0].hostPort = 8080;
+    },
+    "no-literal-credential-env": (rs) => {
+        inputsOf(rs, "api-deployment").spec.template.spec.containers[0].env = [{ name: "API_TOKEN", value: MARKER }];
+    },
+    "no-credentials-in-user-data": (rs) => {
+        inputsOf(rs, "prod-server-1").userData += `\nwrite_files:\n  - path: /etc/k3s.env\n    content: K3S_TOKEN=${MARKER}\n`;
+    },
+    "servers-in-placement-groups": (rs) => {
+        delete inputsOf(rs, "prod-server-1").placementGroupId;
+    },
+    "servers-ignore-boot-inputs": (rs) => {
+        const server = rs.find((x) => x.name === "prod-server-1");
+        assert.ok(server);
+        rs[rs.indexOf(server)] = { ...server, ignoreChanges: ["sshKeys"] };
+    },
+    "pinned-charts": (rs) => {
+        inputsOf(rs, "prod-addons-hcloud-csi").spec.version = "";
+    },
+    "pooler-highly-available": (rs) => {
+        inputsOf(rs, "prod-database-pooler").spec.instances = 1;
+    },
+    "odd-control-plane": (rs) => {
+        const third = rs.find((x) => x.name === "prod-server-3");
+        assert.ok(third);
+        rs.splice(rs.indexOf(third), 1);
+    },
     "data-protected": (rs) => {
         const pvc = rs.find((x) => x.type === "kubernetes:core/v1:PersistentVolumeClaim");
         assert.ok(pvc);

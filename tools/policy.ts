@@ -31,13 +31,15 @@ export interface Violation {
 }
 
 type AnalyzeCall = (call: { request: analyzerproto.AnalyzeRequest }, callback: (err: unknown, resp?: analyzerproto.AnalyzeResponse) => void) => Promise<void>;
-/** Exported by server.js (1.21.0) but left out of its typings: the function the pack's gRPC Analyze call runs. */
-const { makeAnalyzeRpcFun } = policyServer as unknown as {
+type AnalyzeStackCall = (call: { request: analyzerproto.AnalyzeStackRequest }, callback: (err: unknown, resp?: analyzerproto.AnalyzeResponse) => void) => Promise<void>;
+/** Exported by server.js (1.21.0) but left out of its typings: what the pack's gRPC Analyze and AnalyzeStack calls run. */
+const { makeAnalyzeRpcFun, makeAnalyzeStackRpcFun } = policyServer as unknown as {
     makeAnalyzeRpcFun(packName: string, packVersion: string, packEnforcementLevel: string, policies: unknown[]): AnalyzeCall;
+    makeAnalyzeStackRpcFun(packName: string, packVersion: string, packEnforcementLevel: string, policies: unknown[]): AnalyzeStackCall;
 };
 
-function request(r: RenderedResource): analyzerproto.AnalyzeRequest {
-    const req = new analyzerproto.AnalyzeRequest();
+/** The resource as the engine describes it to an analyzer (AnalyzeRequest, or AnalyzerResource in AnalyzeStack). */
+function describe<T extends analyzerproto.AnalyzeRequest | analyzerproto.AnalyzerResource>(req: T, r: RenderedResource): T {
     req.setType(r.type);
     req.setUrn(r.urn);
     req.setName(r.name);
@@ -54,30 +56,48 @@ function request(r: RenderedResource): analyzerproto.AnalyzeRequest {
     return req;
 }
 
-/** Every violation of the pack's policies in `resources`. */
-export async function checkResources(resources: readonly RenderedResource[]): Promise<Violation[]> {
-    const analyze = makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "advisory", [...ALL_POLICIES]);
+function diagnosticsOf(response: analyzerproto.AnalyzeResponse, r: RenderedResource | undefined, byUrn: ReadonlyMap<string, RenderedResource>): Violation[] {
     const fixes = new Map(ALL_POLICIES.map((p) => [p.name, p.remediationSteps ?? ""]));
+    return response.getDiagnosticsList().map((d) => {
+        // The analyzer prefixes the policy's description to the reported message.
+        const text = d.getMessage();
+        const message = text.startsWith(`${d.getDescription()}\n`) ? text.slice(d.getDescription().length + 1) : text;
+        const subject = r ?? byUrn.get(d.getUrn());
+        return {
+            policy: d.getPolicyname(),
+            level: d.getEnforcementlevel() === analyzerproto.EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
+            urn: subject?.urn ?? "",
+            name: subject?.name ?? "(stack)",
+            type: subject?.type ?? "pulumi:pulumi:Stack",
+            message,
+            fix: fixes.get(d.getPolicyname()) ?? "",
+        };
+    });
+}
+
+/** Every violation of the pack's policies in `resources`: each resource, then the stack as a whole. */
+export async function checkResources(resources: readonly RenderedResource[]): Promise<Violation[]> {
+    const policies = [...ALL_POLICIES];
+    const analyze = makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
+    const analyzeStack = makeAnalyzeStackRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
+    const byUrn = new Map(resources.map((r) => [r.urn, r]));
     const out: Violation[] = [];
     for (const r of resources) {
         const response = await new Promise<analyzerproto.AnalyzeResponse>((resolve, reject) => {
-            void analyze({ request: request(r) }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
+            void analyze({ request: describe(new analyzerproto.AnalyzeRequest(), r) }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
         });
-        for (const d of response.getDiagnosticsList()) {
-            // The analyzer prefixes the policy's description to the reported message.
-            const text = d.getMessage();
-            const message = text.startsWith(`${d.getDescription()}\n`) ? text.slice(d.getDescription().length + 1) : text;
-            out.push({
-                policy: d.getPolicyname(),
-                level: d.getEnforcementlevel() === analyzerproto.EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
-                urn: r.urn,
-                name: r.name,
-                type: r.type,
-                message,
-                fix: fixes.get(d.getPolicyname()) ?? "",
-            });
-        }
+        out.push(...diagnosticsOf(response, r, byUrn));
     }
+    const stack = new analyzerproto.AnalyzeStackRequest();
+    stack.setResourcesList(resources.map((r) => {
+        const resource = describe(new analyzerproto.AnalyzerResource(), r);
+        resource.setDependenciesList([...(r.dependencies ?? [])]);
+        return resource;
+    }));
+    const response = await new Promise<analyzerproto.AnalyzeResponse>((resolve, reject) => {
+        void analyzeStack({ request: stack }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
+    });
+    out.push(...diagnosticsOf(response, undefined, byUrn));
     return out;
 }
 

@@ -14,4 +14,16 @@ export const dataProtected: ResourceValidationPolicy = {
     },
 };
 
-export const DATA_POLICIES = [dataProtected];
+export const poolerHighlyAvailable: ResourceValidationPolicy = {
+    name: "pooler-highly-available",
+    description: "The PgBouncer Pooler runs at least two instances, so losing a node or draining one never cuts every app from its database.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "pulumi config set platform:pgbouncerReplicas 2 (or more); the platform adds the PDB.",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "kubernetes:postgresql.cnpg.io/v1:Pooler") return;
+        if (((args.props.spec as { instances?: number } | undefined)?.instances ?? 1) < 2) reportViolation("the Pooler runs fewer than two instances");
+    },
+};
+
+export const DATA_POLICIES = [dataProtected, poolerHighlyAvailable];

@@ -1,10 +1,13 @@
 // Every policy of the pack, by area. Tests import these without starting the
 // pack (constructing a PolicyPack starts its gRPC server).
-import type { ResourceValidationPolicy } from "@pulumi/policy";
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { DATA_POLICIES } from "./data";
 import { EXPOSURE_POLICIES } from "./exposure";
+import { HETZNER_POLICIES } from "./hetzner";
 import { SECRET_POLICIES } from "./secrets";
 import { WORKLOAD_POLICIES } from "./workloads";
 
 export const PACK_NAME = "platform";
-export const ALL_POLICIES: readonly ResourceValidationPolicy[] = [...WORKLOAD_POLICIES, ...EXPOSURE_POLICIES, ...SECRET_POLICIES, ...DATA_POLICIES];
+export const ALL_POLICIES: readonly (ResourceValidationPolicy | StackValidationPolicy)[] = [
+    ...WORKLOAD_POLICIES, ...EXPOSURE_POLICIES, ...SECRET_POLICIES, ...HETZNER_POLICIES, ...DATA_POLICIES,
+];

@@ -58,4 +58,62 @@ export const pdbNeverBlocksDrains: ResourceValidationPolicy = {
     },
 };
 
-export const WORKLOAD_POLICIES = [pinnedImages, httpProbes, pdbNeverBlocksDrains];
+export const noServiceAccountToken: ResourceValidationPolicy = {
+    name: "no-service-account-token",
+    description: "A pod on its namespace's default service account does not mount an API token it has no use for.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps: "Set automountServiceAccountToken: false in the pod template, or give the pod a service account of its own with only the rights it needs.",
+    validateResource: (args, reportViolation) => {
+        const pod = podSpecOf(args.type, args.props) as { serviceAccountName?: string; automountServiceAccountToken?: boolean } | undefined;
+        if (pod && !pod.serviceAccountName && pod.automountServiceAccountToken !== false) reportViolation("the pod mounts the default service account's token");
+    },
+};
+
+export const zeroDowntimeRollouts: ResourceValidationPolicy = {
+    name: "zero-downtime-rollouts",
+    description: "A Deployment of more than one pod rolls out with maxUnavailable 0, so capacity never drops during a rollout.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps: "strategy: { type: RollingUpdate, rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }; Recreate only for a singleton.",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "kubernetes:apps/v1:Deployment") return;
+        const spec = (args.props.spec ?? {}) as { replicas?: number; strategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } } };
+        if ((spec.replicas ?? 1) <= 1) return;
+        if (spec.strategy?.type === "Recreate") reportViolation("a Deployment of several pods uses the Recreate strategy");
+        else if (spec.strategy?.rollingUpdate?.maxUnavailable !== 0) reportViolation("maxUnavailable is not 0");
+    },
+};
+
+export const requestsAndLimits: ResourceValidationPolicy = {
+    name: "requests-and-limits",
+    description: "Every container requests CPU and memory and has a memory limit, so the scheduler places it and one pod cannot starve a node.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps: "Set resources.requests.cpu, resources.requests.memory and resources.limits.memory (apps: cpu and memory settings).",
+    validateResource: (args, reportViolation) => {
+        const pod = podSpecOf(args.type, args.props);
+        if (!pod) return;
+        for (const c of containersOf(pod) as { name?: string; resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }[]) {
+            const missing = [c.resources?.requests?.cpu ? "" : "a CPU request", c.resources?.requests?.memory ? "" : "a memory request", c.resources?.limits?.memory ? "" : "a memory limit"].filter(Boolean);
+            if (missing.length > 0) reportViolation(`container '${c.name ?? "?"}' has no ${missing.join(", no ")}`);
+        }
+    },
+};
+
+export const noHostPorts: ResourceValidationPolicy = {
+    name: "no-host-ports",
+    description: "No workload binds a host port: only the ingress controller does, and its chart does that.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Expose the port through a ClusterIP Service and an Ingress.",
+    validateResource: (args, reportViolation) => {
+        const pod = podSpecOf(args.type, args.props);
+        if (!pod) return;
+        for (const c of containersOf(pod) as { name?: string; ports?: { hostPort?: number }[] }[]) {
+            if ((c.ports ?? []).some((p) => p.hostPort !== undefined && p.hostPort !== null)) reportViolation(`container '${c.name ?? "?"}' binds a host port`);
+        }
+    },
+};
+
+export const WORKLOAD_POLICIES = [pinnedImages, httpProbes, pdbNeverBlocksDrains, noServiceAccountToken, zeroDowntimeRollouts, requestsAndLimits, noHostPorts];

@@ -1,0 +1,53 @@
+// Rules for the Hetzner resources and the charts the cluster runs.
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+
+export const serversInPlacementGroups: ResourceValidationPolicy = {
+    name: "servers-in-placement-groups",
+    description: "Every server is in a spread placement group, so one host failure takes at most one node.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps: "Give the server a placementGroupId of a placement group of type spread (the platform creates one for servers and one per 10 agents).",
+    validateResource: (args, reportViolation) => {
+        if (args.type === "hcloud:index/server:Server" && args.props.placementGroupId === undefined) reportViolation("the server is in no placement group");
+    },
+};
+
+export const serversIgnoreBootInputs: ResourceValidationPolicy = {
+    name: "servers-ignore-boot-inputs",
+    description: "Servers ignore changes to their user-data and image, which the provider would otherwise answer by rebuilding them with their etcd data.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps: "ignoreChanges: [\"userData\", \"image\"] on every server; change a node's software with the SSH-applied config or by replacing one node at a time.",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "hcloud:index/server:Server") return;
+        const missing = ["userData", "image"].filter((p) => !args.opts.ignoreChanges.includes(p));
+        if (missing.length > 0) reportViolation(`the server does not ignore changes to ${missing.join(" and ")}`);
+    },
+};
+
+export const pinnedCharts: ResourceValidationPolicy = {
+    name: "pinned-charts",
+    description: "Every Helm chart, installed by k3s's HelmChart or by a Helm release, names its version.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Set the chart version (components/versions.ts holds the pins).",
+    validateResource: (args, reportViolation) => {
+        const version = args.type === "kubernetes:helm.cattle.io/v1:HelmChart" ? (args.props.spec as { version?: string } | undefined)?.version
+            : args.type === "kubernetes:helm.sh/v3:Release" ? (args.props.version as string | undefined) : "not a chart";
+        if (!version) reportViolation("the chart's version is not pinned");
+    },
+};
+
+export const oddControlPlane: StackValidationPolicy = {
+    name: "odd-control-plane",
+    description: "The cluster has an odd number of k3s servers, so etcd keeps a majority when one is lost.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "pulumi config set platform:controlPlaneCount 3 (1, 3, 5 or 7).",
+    validateStack: (args, reportViolation) => {
+        const servers = args.resources.filter((r) => r.type === "hcloud:index/server:Server" && (r.props.labels as { role?: string } | undefined)?.role === "server");
+        if (servers.length > 0 && servers.length % 2 === 0) reportViolation(`the stack has ${servers.length} k3s servers, an even count`);
+    },
+};
+
+export const HETZNER_POLICIES = [serversInPlacementGroups, serversIgnoreBootInputs, pinnedCharts, oddControlPlane];
