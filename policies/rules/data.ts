@@ -1,5 +1,5 @@
 // Rules for what holds data.
-import type { ResourceValidationPolicy } from "@pulumi/policy";
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 
 const HOLDS_DATA = new Set(["kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:postgresql.cnpg.io/v1:Cluster"]);
 
@@ -26,4 +26,20 @@ export const poolerHighlyAvailable: ResourceValidationPolicy = {
     },
 };
 
-export const DATA_POLICIES = [dataProtected, poolerHighlyAvailable];
+export const backupsAndDrillScheduled: StackValidationPolicy = {
+    name: "backups-and-drill-scheduled",
+    description: "Wherever a database Cluster runs, the daily dump and the weekly restore drill are scheduled and not suspended.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Keep the CronJobs postgres-backup and postgres-restore-drill of the database tier (backupSchedule, restoreDrillSchedule); never suspend them.",
+    validateStack: (args, reportViolation) => {
+        if (!args.resources.some((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:Cluster")) return;
+        for (const name of ["postgres-backup", "postgres-restore-drill"]) {
+            const cron = args.resources.find((r) => r.type === "kubernetes:batch/v1:CronJob" && (r.props.metadata as { name?: string } | undefined)?.name === name);
+            if (!cron) reportViolation(`the CronJob ${name} is missing`);
+            else if ((cron.props.spec as { suspend?: boolean } | undefined)?.suspend === true) reportViolation(`the CronJob ${name} is suspended`);
+        }
+    },
+};
+
+export const DATA_POLICIES = [dataProtected, poolerHighlyAvailable, backupsAndDrillScheduled];

@@ -33,4 +33,19 @@ export const noLoadBalancerServices: ResourceValidationPolicy = {
     },
 };
 
-export const EXPOSURE_POLICIES = [noWorldOpenAdminPorts, noLoadBalancerServices];
+export const ingressTls: ResourceValidationPolicy = {
+    name: "ingress-tls",
+    description: "An Ingress that names a host serves it over TLS (advisory: a stack may run with tls off on purpose).",
+    enforcementLevel: "advisory",
+    severity: "medium",
+    remediationSteps: "pulumi config set platform:tls letsencrypt (and platform:acmeEmail); the app's Ingress then gets a certificate.",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "kubernetes:networking.k8s.io/v1:Ingress") return;
+        const spec = (args.props.spec ?? {}) as { rules?: { host?: string }[]; tls?: { hosts?: string[] }[] };
+        const covered = new Set((spec.tls ?? []).flatMap((t) => t.hosts ?? []));
+        const bare = (spec.rules ?? []).filter((r) => r.host && !covered.has(r.host)).length;
+        if (bare > 0) reportViolation(`${bare} host(s) are served without TLS`);
+    },
+};
+
+export const EXPOSURE_POLICIES = [noWorldOpenAdminPorts, noLoadBalancerServices, ingressTls];

@@ -50,4 +50,35 @@ export const oddControlPlane: StackValidationPolicy = {
     },
 };
 
-export const HETZNER_POLICIES = [serversInPlacementGroups, serversIgnoreBootInputs, pinnedCharts, oddControlPlane];
+/** The Hetzner resources that take labels (sub-resources such as subnets and LB services have none). */
+const LABELLED_TYPES = new Set(["Server", "PrimaryIp", "Network", "Firewall", "PlacementGroup", "LoadBalancer", "SshKey", "Volume"].map((t) => `hcloud:index/${t[0].toLowerCase()}${t.slice(1)}:${t}`));
+
+export const hetznerLabels: ResourceValidationPolicy = {
+    name: "hetzner-labels",
+    description: "Every Hetzner resource that takes labels carries cluster, stack and managed-by, so it can be found, billed and cleaned up.",
+    enforcementLevel: "advisory",
+    severity: "low",
+    remediationSteps: "Add labels { cluster: <clusterName>, stack: <stack>, \"managed-by\": \"pulumi\" } to the resource.",
+    validateResource: (args, reportViolation) => {
+        if (!LABELLED_TYPES.has(args.type)) return;
+        const labels = (args.props.labels ?? {}) as Record<string, unknown>;
+        const missing = ["cluster", "stack", "managed-by"].filter((k) => !labels[k]);
+        if (missing.length > 0) reportViolation(`labels lack ${missing.join(", ")}`);
+    },
+};
+
+export const serverUpgradesOneAtATime: ResourceValidationPolicy = {
+    name: "server-upgrades-one-at-a-time",
+    description: "The k3s upgrade Plan for servers upgrades one server at a time, so etcd keeps its majority during an upgrade.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Set concurrency: 1 on the Plan that selects control-plane nodes.",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "kubernetes:upgrade.cattle.io/v1:Plan") return;
+        const spec = (args.props.spec ?? {}) as { concurrency?: number; nodeSelector?: { matchExpressions?: { key?: string; operator?: string }[] } };
+        const forServers = (spec.nodeSelector?.matchExpressions ?? []).some((e) => e.key === "node-role.kubernetes.io/control-plane" && e.operator !== "DoesNotExist");
+        if (forServers && spec.concurrency !== 1) reportViolation("the servers' upgrade Plan does not have concurrency 1");
+    },
+};
+
+export const HETZNER_POLICIES = [serversInPlacementGroups, serversIgnoreBootInputs, pinnedCharts, oddControlPlane, hetznerLabels, serverUpgradesOneAtATime];
