@@ -4,7 +4,9 @@
 export interface Container {
     readonly name?: string;
     readonly image?: string;
-    readonly ports?: readonly unknown[];
+    readonly ports?: readonly { readonly hostPort?: number | null }[];
+    readonly env?: readonly { readonly name: string; readonly value?: unknown }[];
+    readonly resources?: { readonly requests?: Record<string, unknown>; readonly limits?: Record<string, unknown> };
     readonly readinessProbe?: unknown;
     readonly startupProbe?: unknown;
     readonly livenessProbe?: unknown;
@@ -40,4 +42,10 @@ export function podSpecOf(type: string, props: Props): PodSpec | undefined {
 /** Every container of a pod spec, init containers included. */
 export function containersOf(pod: PodSpec): Container[] {
     return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
+}
+
+/** Every container of a workload's pod template; none for other types. */
+export function workloadContainers(type: string, props: Props): Container[] {
+    const pod = podSpecOf(type, props);
+    return pod ? containersOf(pod) : [];
 }

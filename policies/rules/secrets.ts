@@ -1,6 +1,6 @@
 // Rules for credentials: where they must never be.
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { containersOf, podSpecOf } from "./pods";
+import { workloadContainers } from "./pods";
 
 /** Names that hold credentials: passwords, secrets, tokens, keys, credentials, database URLs. */
 export const CREDENTIAL_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$|API_?KEY|DATABASE_URL|_DSN$)/i;
@@ -28,9 +28,7 @@ export const noLiteralCredentialEnv: ResourceValidationPolicy = {
     severity: "critical",
     remediationSteps: "Take the value from a Secret (valueFrom.secretKeyRef or envFrom a Secret); for an app, apps.<app>.secrets.",
     validateResource: (args, reportViolation) => {
-        const pod = podSpecOf(args.type, args.props);
-        if (!pod) return;
-        for (const c of containersOf(pod) as { name?: string; env?: { name: string; value?: unknown }[] }[]) {
+        for (const c of workloadContainers(args.type, args.props)) {
             for (const e of c.env ?? []) {
                 if (CREDENTIAL_NAME.test(e.name) && e.value !== undefined && e.value !== "") reportViolation(`container '${c.name ?? "?"}' sets ${e.name} to a literal value`);
             }

@@ -1,6 +1,6 @@
 // Rules for workloads: what a rollout, a drain and a restart rely on.
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { containersOf, podSpecOf } from "./pods";
+import { podSpecOf, workloadContainers } from "./pods";
 
 /** A tag that names a release: not `latest`, not absent (which means latest). */
 function isPinned(image: string): boolean {
@@ -17,9 +17,7 @@ export const pinnedImages: ResourceValidationPolicy = {
     severity: "high",
     remediationSteps: "Set the image to a release tag (app:1.4.2) or a digest (app@sha256:...); the platform's apps.<name>.image refuses `latest` already.",
     validateResource: (args, reportViolation) => {
-        const pod = podSpecOf(args.type, args.props);
-        if (!pod) return;
-        for (const c of containersOf(pod)) {
+        for (const c of workloadContainers(args.type, args.props)) {
             if (typeof c.image === "string" && !isPinned(c.image)) {
                 reportViolation(`container '${c.name ?? "?"}' has an image that is not pinned to a release tag or digest`);
             }
@@ -92,9 +90,7 @@ export const requestsAndLimits: ResourceValidationPolicy = {
     severity: "medium",
     remediationSteps: "Set resources.requests.cpu, resources.requests.memory and resources.limits.memory (apps: cpu and memory settings).",
     validateResource: (args, reportViolation) => {
-        const pod = podSpecOf(args.type, args.props);
-        if (!pod) return;
-        for (const c of containersOf(pod) as { name?: string; resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }[]) {
+        for (const c of workloadContainers(args.type, args.props)) {
             const missing = [c.resources?.requests?.cpu ? "" : "a CPU request", c.resources?.requests?.memory ? "" : "a memory request", c.resources?.limits?.memory ? "" : "a memory limit"].filter(Boolean);
             if (missing.length > 0) reportViolation(`container '${c.name ?? "?"}' has no ${missing.join(", no ")}`);
         }
@@ -108,9 +104,7 @@ export const noHostPorts: ResourceValidationPolicy = {
     severity: "high",
     remediationSteps: "Expose the port through a ClusterIP Service and an Ingress.",
     validateResource: (args, reportViolation) => {
-        const pod = podSpecOf(args.type, args.props);
-        if (!pod) return;
-        for (const c of containersOf(pod) as { name?: string; ports?: { hostPort?: number }[] }[]) {
+        for (const c of workloadContainers(args.type, args.props)) {
             if ((c.ports ?? []).some((p) => p.hostPort !== undefined && p.hostPort !== null)) reportViolation(`container '${c.name ?? "?"}' binds a host port`);
         }
     },
