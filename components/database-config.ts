@@ -4,7 +4,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigProblem, cpuQuantity, cron, integer, s3Endpoint } from "./config-schema";
-import { connectionBudget, memoryMiB } from "./database-render";
+import { connectionBudget, RESERVED_CONNECTIONS } from "../policies/rules/connection-budget";
+import { LOGIN_SLOTS, memoryMiB } from "./database-render";
 import { POSTGRES_IMAGES, PostgresMajor } from "./versions";
 
 export const DATABASE_DEFAULTS = {
@@ -27,7 +28,6 @@ export const DATABASE_DEFAULTS = {
 } as const;
 
 /** Connections PostgreSQL keeps beyond the pools: superusers, backups, the drill, migrations, the operator. */
-export const RESERVED_CONNECTIONS = 10;
 /** What an app opens per pod when it does not set DB_MAX_CONNECTIONS (the sample API's default). */
 export const DEFAULT_DB_MAX_CONNECTIONS = 10;
 
@@ -213,6 +213,7 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
             pgbouncerReplicas: v.pgbouncerReplicas,
             postgresMaxConnections: v.postgresMaxConnections,
             reservedConnections: RESERVED_CONNECTIONS,
+            loginRolesPerDatabase: LOGIN_SLOTS.length,
         });
         if (budget.clientProblem) add("pgbouncerMaxClientConn", budget.clientProblem);
         if (budget.serverProblem) add("postgresMaxConnections", budget.serverProblem);

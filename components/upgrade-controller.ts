@@ -11,6 +11,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CrdsEstablished } from "./crds-established";
+import { denyMetadataPolicy } from "./app-render";
 import { VERSIONS } from "./versions";
 
 export const UPGRADE_NAMESPACE = "system-upgrade";
@@ -181,6 +182,8 @@ export class UpgradeController extends pulumi.ComponentResource {
             metadata: { name: UPGRADE_NAMESPACE, labels: { "pod-security.kubernetes.io/enforce": "privileged" } },
         }, child);
         const inNs = { ...child, dependsOn: [ns] };
+        // The controller needs only the API server; the upgrade Jobs use the host's network, which no NetworkPolicy governs.
+        new k8s.networking.v1.NetworkPolicy(`${name}-deny-cloud-metadata`, denyMetadataPolicy(UPGRADE_NAMESPACE, { "app.kubernetes.io/managed-by": "pulumi" }), inNs);
         const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
             metadata: { name: SERVICE_ACCOUNT, namespace: UPGRADE_NAMESPACE },
         }, inNs);

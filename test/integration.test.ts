@@ -11,11 +11,12 @@ import { requireBinary, run } from "./support/binaries";
 import { validateKubernetesObject } from "./support/k8s-schema";
 import { PROJECT_DIR, render } from "./support/stack";
 
-/** Custom resources we create; their CRDs come with k3s (helm, traefik), cert-manager or the upgrade controller. */
+/** Custom resources we create; test/crd-contract.test.ts validates them against their vendored CRDs. */
 const CUSTOM_KINDS = new Set([
     "helm.cattle.io/v1 HelmChart", "helm.cattle.io/v1 HelmChartConfig", "traefik.io/v1alpha1 Middleware",
     "cert-manager.io/v1 ClusterIssuer", "upgrade.cattle.io/v1 Plan",
     "postgresql.cnpg.io/v1 Cluster", "postgresql.cnpg.io/v1 Pooler", "postgresql.cnpg.io/v1 Database",
+    "barmancloud.cnpg.io/v1 ObjectStore", "postgresql.cnpg.io/v1 ScheduledBackup",
 ]);
 
 let tmp: string;

@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { ACME_SOLVER } from "../components/app-render";
 import type { Render } from "../tools/render";
 import { type Flow, type Namespace, type NetworkPolicy, NetworkPolicyEvaluator, type Pod } from "./support/netpol";
-import { podTemplatesOf } from "./support/pod-security";
+import { podTemplatesOf } from "../policies/rules/pod-security";
 import { render } from "./support/stack";
 
 interface K8sObject {

@@ -10,8 +10,9 @@ import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
 import { ClusterDatabaseSettings, DATABASE_DEFAULTS, hasSecureSslmode, toDatabaseSettings } from "../components/database-config";
 import {
-    activeSlot, cnpgPoolerSpec, connectionBudget, LOGIN_SLOTS, loginRole, LoginSlot, ownerRole, postgresSettings, postgresUrl, slotGenerations,
+    activeSlot, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, ownerRole, postgresSettings, postgresUrl, slotGenerations,
 } from "../components/database-render";
+import { connectionBudget } from "../policies/rules/connection-budget";
 import { findPgBinDir, PgServer, postgresUnavailableReason, startPostgres } from "./support/postgres";
 import { pgbouncerVersion, preparePoolerAuth, RunningPgbouncer, startPgbouncer } from "./support/pgbouncer";
 
@@ -65,7 +66,7 @@ describe("database tier (pure)", () => {
     });
 
     it("checks the connection budget with the numbers in the message, counting both login roles' pools", () => {
-        const limits = { maxClientConn: 100, poolSize: 20, reservePoolSize: 5, pgbouncerReplicas: 2, postgresMaxConnections: 200, reservedConnections: 10 };
+        const limits = { maxClientConn: 100, poolSize: 20, reservePoolSize: 5, pgbouncerReplicas: 2, postgresMaxConnections: 200, reservedConnections: 10, loginRolesPerDatabase: LOGIN_SLOTS.length };
         const ok = connectionBudget([{ name: "api", maxPods: 4, perPod: 10 }], limits);
         assert.deepEqual([ok.clients, ok.serverConnections, ok.clientProblem, ok.serverProblem], [40, 100, undefined, undefined]);
         const tooMany = connectionBudget([{ name: "api", maxPods: 4, perPod: 25 }, { name: "worker", maxPods: 2, perPod: 10 }], limits);

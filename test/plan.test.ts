@@ -7,9 +7,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { monthlyCost, volumeGb } from "../tools/cost";
+import { monthlyCost, volumeGb } from "../policies/rules/cost";
 import { criticalPath } from "../tools/critical-path";
-import { HETZNER_PRICES } from "../tools/hetzner-prices";
+import { HETZNER_PRICES } from "../policies/rules/hetzner-prices";
 import { changedPaths, isRotation, type Plan, planRenders } from "../tools/plan";
 import type { Render, RenderedResource } from "../tools/render";
 import { replacementReason } from "../tools/replace-rules";
@@ -97,7 +97,9 @@ describe("plans between renders of the prod stack", () => {
 
     it("more database storage updates the Cluster in place (CloudNativePG resizes the volumes)", async () => {
         const plan = planRenders(base.resources, (await render("prod", { "platform:postgresStorage": "40Gi" })).resources);
-        assert.deepEqual(changed(plan), ["update prod-database-cluster"]);
+        // The object-store drill's scratch Cluster (a manifest in a ConfigMap) follows the size: a ConfigMap, replaced, holds no data.
+        assert.deepEqual(changed(plan), ["replace prod-database-pitr-drill-cluster", "update prod-database-cluster"]);
+        assert.equal(byName(plan, "prod-database-pitr-drill-cluster").stateful, false);
         assert.deepEqual(byName(plan, "prod-database-cluster").paths, ["spec.storage.size"]);
         assert.equal(plan.destructive.length, 0);
     });
@@ -145,10 +147,11 @@ describe("npm run render -- --compare", () => {
         const safe = cli(["--stack", "prod", "--out", path.join(tmp, "safe"), "--compare", earlier, "--set", "postgresStorage=40Gi"]);
         assert.equal(safe.status, 0, safe.stderr);
         assert.match(safe.stdout, /^update \(1\):$/m);
+        assert.match(safe.stdout, /^replace \(1\):$/m);
         assert.match(safe.stdout, /Safe: nothing stateful is replaced or deleted\./);
         const plan = JSON.parse(fs.readFileSync(path.join(tmp, "safe", "plan.json"), "utf8")) as Record<string, unknown>[];
-        assert.deepEqual(plan.map((e) => Object.keys(e).sort()), [["action", "name", "paths", "protected", "stateful", "type", "urn"]]);
-        assert.equal(plan[0].action, "update");
+        const keys = ["action", "name", "paths", "protected", "stateful", "type", "urn"];
+        assert.deepEqual(plan.map((e) => [e.action, Object.keys(e).sort()]).sort(), [["replace", [...keys.slice(0, 4), "reason", ...keys.slice(4)]], ["update", keys]]);
 
         // Fewer agents: the documented removal (drain first) deletes servers, which CI should stop for review.
         const withAgents = path.join(tmp, "with-agents");
@@ -212,7 +215,7 @@ describe("monthly cost", () => {
         assert.equal(volumeGb("1Ti"), 1024);
     });
 
-    it("counts prod's servers, load balancer, addresses and every database volume (3 instances and the backups)", async () => {
+    it("counts prod's servers, load balancer, addresses, every database volume (3 instances and the backups) and its object storage", async () => {
         const cost = monthlyCost((await render("prod")).resources, true);
         const line = (item: string) => cost.lines.find((l) => l.item === item);
         assert.deepEqual([line("servers")?.quantity, line("servers")?.unit], [3, "cx33"]);
@@ -220,10 +223,11 @@ describe("monthly cost", () => {
         assert.equal(line("load balancer")?.unit, "lb11");
         assert.equal(line("primary IPv4")?.quantity, 3);
         assert.equal(line("volumes")?.quantity, 3 * 20 + 20, "postgresStorage 20Gi x 3 instances + backupStorage 20Gi");
-        assert.equal(line("object storage"), undefined);
+        // prod keeps its backups in Hetzner Object Storage: one base price.
+        assert.equal(line("object storage")?.monthly, HETZNER_PRICES.objectStorageBase);
         assert.equal(cost.total, Math.round(cost.lines.reduce((s, l) => s + l.monthly, 0) * 100) / 100);
-        const withS3 = monthlyCost((await render("prod", { "platform:backupS3Bucket": "b", "platform:backupS3AccessKey": "a", "platform:backupS3SecretKey": "s" }, ["platform:backupS3SecretKey"])).resources, true);
-        assert.equal(withS3.lines.find((l) => l.item === "object storage")?.monthly, HETZNER_PRICES.objectStorageBase);
+        const withoutS3 = monthlyCost((await render("dev")).resources, true);
+        assert.equal(withoutS3.lines.find((l) => l.item === "object storage"), undefined);
     });
 
     it("counts nothing of a cluster it did not create (existing mode)", async () => {
@@ -274,12 +278,15 @@ describe("critical path of a first up", () => {
         }
     });
 
-    it("the ingress and the database do not wait for each other's work (only for the one Job that proves pods schedule)", () => {
+    it("the ingress and the database do not wait for each other's work (only for the one Job that proves pods schedule, and the backup plugin for cert-manager)", () => {
         const database = prod.run.resources.filter((x) => x.name.startsWith("prod-database-"));
         const ingressWork = prod.run.resources.filter((x) => x.name.startsWith("prod-ingress-") && !x.name.startsWith("prod-ingress-traefik-crds")).map((x) => x.urn);
+        // plugin-barman-cloud's manifest takes its TLS certificates from cert-manager (its docs: cert-manager is a prerequisite).
+        const needsCertManager = new Set(["prod-database-barman-cloud", "prod-database-object-store", "prod-database-postgres-pitr-drill"]);
         for (const d of database) {
             const waits = transitiveDependencies(prod, d);
-            assert.deepEqual(ingressWork.filter((u) => waits.has(u)).map((u) => u.split("::").pop()), [], `${d.name} waits for ingress work`);
+            const expected = needsCertManager.has(d.name) || [...waits].some((u) => u.endsWith("::prod-database-barman-cloud")) ? ["prod-ingress-cert-manager"] : [];
+            assert.deepEqual(ingressWork.filter((u) => waits.has(u)).map((u) => u.split("::").pop()), expected, `${d.name} waits for ingress work`);
         }
         const databaseUrns = new Set(database.map((x) => x.urn));
         for (const i of prod.run.resources.filter((x) => x.name.startsWith("prod-ingress-"))) {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import type { Render } from "../tools/render";
-import { checkPodSecurity, podTemplatesOf } from "./support/pod-security";
+import { checkPodSecurity, podTemplatesOf } from "../policies/rules/pod-security";
 import { render } from "./support/stack";
 
 interface K8sObject {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import {
   checkPodSecurity, ContainerLike, PodMetaLike, PodSpecLike, podTemplatesOf, SecurityContextLike,
-} from "./support/pod-security";
+} from "../policies/rules/pod-security";
 
 interface TestPod {
   meta?: PodMetaLike;

@@ -224,10 +224,11 @@ describe("settings fixed at creation, beyond single edits", () => {
 });
 
 describe("credentials stored in plain text", () => {
-    const cases: [string, "prod" | "local", Record<string, string>][] = [
+    // Stacks whose file does not already hold the key encrypted (prod's holds both S3 keys).
+    const cases: [string, "prod" | "dev" | "local", Record<string, string>][] = [
         ["platform:registryPassword", "local", { "platform:registryServer": "ghcr.io/acme", "platform:registryUsername": "ci", "platform:registryPassword": "plain-registry-token" }],
-        ["platform:etcdS3SecretKey", "prod", { ...etcdS3 }],
-        ["platform:backupS3SecretKey", "prod", { ...backupS3 }],
+        ["platform:etcdS3SecretKey", "dev", { ...etcdS3 }],
+        ["platform:backupS3SecretKey", "local", { ...backupS3 }],
         ["platform:kubeconfig", "local", { "platform:kubeconfig": "apiVersion: v1\nkind: Config\n" }],
         ["platform:databaseUrl", "prod", { ...external }],
         ["platform:databaseImportUrl", "prod", { "platform:databaseImportUrl": "postgresql://u:p@old.example.com/app?sslmode=require" }],

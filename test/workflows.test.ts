@@ -108,7 +108,12 @@ describe("CI runs the policy pack", () => {
         for (const f of ["preview.yml", "deploy.yml"]) {
             const steps = Object.values(workflow(f).jobs)[0].steps;
             assert.ok(steps.some((s) => s.run === "npm ci --prefix policies --no-audit --no-fund"), `${f} installs the pack`);
-            assert.equal(steps.find((s) => s.uses?.startsWith("pulumi/actions@"))?.with?.policyPacks, "policies", f);
+            const pulumiStep = steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+            assert.equal(pulumiStep?.with?.policyPacks, "policies", f);
+            // The stack's own policy config, the one `npm run policy -- --stack` applies offline.
+            const config = `policies/config/${String(pulumiStep?.with?.["stack-name"])}.json`;
+            assert.equal(pulumiStep?.with?.policyPackConfigs, config, f);
+            assert.ok(fs.existsSync(path.join(PROJECT_DIR, config)), `${f}: ${config} exists`);
         }
     });
 });

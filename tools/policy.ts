@@ -4,8 +4,15 @@
 // goes through @pulumi/policy's own analyze function (server.js
 // makeAnalyzeRpcFun, as `pulumi preview --policy-pack` calls it over gRPC).
 //
-// Usage: npm run policy -- --stack NAME        render the stack, then check it
-//        npm run policy -- --resources FILE    check a file like out/NAME/resources.json
+// Policy config is reconciled as the CLI does it (tools/policy-config.ts) from
+// the pack's schema defaults and initial config and a config file, then
+// applied as the pack's Configure would: each policy runs at its configured
+// level and its getConfig() returns its configured properties.
+//
+// Usage: npm run policy -- --stack NAME [--config FILE]       render the stack, then check it
+//        npm run policy -- --resources FILE [--config FILE]   check a file like out/NAME/resources.json
+// With --stack, policies/config/NAME.json is the config unless --config names
+// another (CI passes the same file to `pulumi preview --policy-pack-config`).
 // Prints one line per violation, grouped by policy (level, policy, resource,
 // the fix); writes out/NAME/policy.json (with --stack); exit 1 on a mandatory
 // violation.
@@ -14,8 +21,10 @@ import * as path from "node:path";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import * as analyzerproto from "@pulumi/pulumi/proto/analyzer_pb";
 import * as policyServer from "@pulumi/policy/server";
+import type { ResourceValidation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { isConfigError } from "../components/config";
-import { ALL_POLICIES, PACK_NAME } from "../policies/rules";
+import { ALL_POLICIES, INITIAL_CONFIG, PACK_NAME } from "../policies/rules";
+import { type PolicyConfigEntry, PolicyConfigError, type ReconciledEntry, parsePolicyConfig, policyConfigEntries, reconcilePolicyConfig } from "./policy-config";
 import { type RenderedResource, renderStack } from "./render";
 
 const PACK_VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, "..", "policies", "package.json"), "utf8")) as { version: string }).version;
@@ -75,30 +84,70 @@ function diagnosticsOf(response: analyzerproto.AnalyzeResponse, r: RenderedResou
     });
 }
 
-/** Every violation of the pack's policies in `resources`: each resource, then the stack as a whole. */
-export async function checkResources(resources: readonly RenderedResource[]): Promise<Violation[]> {
-    const policies = [...ALL_POLICIES];
-    const analyze = makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
-    const analyzeStack = makeAnalyzeStackRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
+/** The stack's policy config file (policies/config/<stack>.json), if it has one. */
+export function stackPolicyConfigFile(stack: string): string | undefined {
+    const file = path.join(__dirname, "..", "policies", "config", `${stack}.json`);
+    return fs.existsSync(file) ? file : undefined;
+}
+
+/** The config the CLI would send the pack with `--policy-pack-config file` (no file: defaults and the pack's initial config). */
+export function policyConfig(file?: string): Record<string, ReconciledEntry> {
+    const fromFile: Record<string, PolicyConfigEntry> = file ? parsePolicyConfig(fs.readFileSync(file, "utf8"), file) : {};
+    const unknown = Object.keys(fromFile).filter((name) => name !== "all" && !ALL_POLICIES.some((p) => p.name === name));
+    // The CLI passes unknown names on without a word; a typo is worth one.
+    for (const name of unknown) console.error(`warning: ${file ?? ""}: no policy named '${name}' in the pack`);
+    const policies = ALL_POLICIES.map((p) => ({ name: p.name, enforcementLevel: p.enforcementLevel ?? "advisory", configSchema: p.configSchema }));
+    return reconcilePolicyConfig(policies, policyConfigEntries(INITIAL_CONFIG, "the pack's initial config"), fromFile);
+}
+
+/** A policy as the pack runs it once configured: at its configured level, its getConfig() returning its configured properties. */
+function configured(p: ResourceValidationPolicy | StackValidationPolicy, entry: ReconciledEntry | undefined): ResourceValidationPolicy | StackValidationPolicy {
+    if (!entry) return p;
+    const getConfig = <T extends object>() => entry.properties as T;
+    if ("validateStack" in p) {
+        const validateStack = p.validateStack;
+        const policy: StackValidationPolicy = { ...p, enforcementLevel: entry.enforcementLevel, validateStack: (args, report) => validateStack({ ...args, getConfig }, report) };
+        return policy;
+    }
+    const withConfig = (v: ResourceValidation): ResourceValidation => (args, report) => v({ ...args, getConfig }, report);
+    const validate = p.validateResource;
+    return { ...p, enforcementLevel: entry.enforcementLevel, validateResource: Array.isArray(validate) ? validate.map(withConfig) : validate && withConfig(validate as ResourceValidation) };
+}
+
+/** The two calls the engine makes of an analyzer during a preview: one per resource, then one for the stack. */
+export interface Analyzer {
+    analyze(request: analyzerproto.AnalyzeRequest): Promise<analyzerproto.AnalyzeResponse>;
+    analyzeStack(request: analyzerproto.AnalyzeStackRequest): Promise<analyzerproto.AnalyzeResponse>;
+}
+
+/** Every violation `analyzer` reports for `resources`: each resource, then the stack as a whole. */
+export async function analyzeWith(analyzer: Analyzer, resources: readonly RenderedResource[]): Promise<Violation[]> {
     const byUrn = new Map(resources.map((r) => [r.urn, r]));
     const out: Violation[] = [];
-    for (const r of resources) {
-        const response = await new Promise<analyzerproto.AnalyzeResponse>((resolve, reject) => {
-            void analyze({ request: describe(new analyzerproto.AnalyzeRequest(), r) }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
-        });
-        out.push(...diagnosticsOf(response, r, byUrn));
-    }
+    for (const r of resources) out.push(...diagnosticsOf(await analyzer.analyze(describe(new analyzerproto.AnalyzeRequest(), r)), r, byUrn));
     const stack = new analyzerproto.AnalyzeStackRequest();
     stack.setResourcesList(resources.map((r) => {
         const resource = describe(new analyzerproto.AnalyzerResource(), r);
         resource.setDependenciesList([...(r.dependencies ?? [])]);
         return resource;
     }));
-    const response = await new Promise<analyzerproto.AnalyzeResponse>((resolve, reject) => {
-        void analyzeStack({ request: stack }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
-    });
-    out.push(...diagnosticsOf(response, undefined, byUrn));
+    out.push(...diagnosticsOf(await analyzer.analyzeStack(stack), undefined, byUrn));
     return out;
+}
+
+/** Every violation of the pack's policies in `resources` under `config`, through the pack's own analyze functions in this process. */
+export async function checkResources(resources: readonly RenderedResource[], config: Record<string, ReconciledEntry> = policyConfig()): Promise<Violation[]> {
+    const policies = ALL_POLICIES.map((p) => configured(p, config[p.name]));
+    const analyze = makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
+    const analyzeStack = makeAnalyzeStackRpcFun(PACK_NAME, PACK_VERSION, "advisory", policies);
+    return analyzeWith({
+        analyze: (request) => new Promise((resolve, reject) => {
+            void analyze({ request }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
+        }),
+        analyzeStack: (request) => new Promise((resolve, reject) => {
+            void analyzeStack({ request }, (err, resp) => (err || !resp ? reject(err) : resolve(resp)));
+        }),
+    }, resources);
 }
 
 /** CLI-style report, grouped by policy. */
@@ -116,11 +165,23 @@ export function describeViolations(violations: readonly Violation[]): string {
     return lines.join("\n");
 }
 
-const USAGE = "usage: npm run policy -- --stack <name> | --resources <resources.json>";
+const USAGE = "usage: npm run policy -- --stack <name> | --resources <resources.json> [--config <policy-config.json>]";
 
 async function main(): Promise<void> {
-    const [flag, value] = process.argv.slice(2);
+    const [flag, value, ...rest] = process.argv.slice(2);
     if (!value || (flag !== "--stack" && flag !== "--resources")) throw new Error(USAGE);
+    if (rest.length > 0 && (rest[0] !== "--config" || rest.length !== 2)) throw new Error(USAGE);
+    const configFile = rest[1] ?? (flag === "--stack" ? stackPolicyConfigFile(value) : undefined);
+    let config: Record<string, ReconciledEntry>;
+    try {
+        config = policyConfig(configFile);
+    } catch (err) {
+        if (err instanceof PolicyConfigError) {
+            console.error(err.message);
+            process.exit(1);
+        }
+        throw err;
+    }
     let resources: RenderedResource[];
     if (flag === "--resources") {
         resources = JSON.parse(fs.readFileSync(value, "utf8")) as RenderedResource[];
@@ -135,7 +196,8 @@ async function main(): Promise<void> {
             throw err;
         }
     }
-    const violations = await checkResources(resources);
+    if (configFile) console.log(`Policy config: ${path.relative(process.cwd(), configFile)}`);
+    const violations = await checkResources(resources, config);
     console.log(describeViolations(violations));
     if (flag === "--stack") {
         const out = path.join(__dirname, "..", "out", value);

@@ -9,17 +9,17 @@
 //   out/<stack>/plan.json           with --compare DIR: what `pulumi up` would do from the render in DIR
 // Usage: npm run render -- --stack prod [--out DIR] [--set key=value ...] [--compare DIR]
 // Exit: 0; 1 invalid config or error; 2 the plan replaces or deletes something stateful, or the cost is above monthlyCostCap.
-//   out/<stack>/cost.json           the monthly cost at Hetzner's list prices (tools/hetzner-prices.ts)
+//   out/<stack>/cost.json           the monthly cost at Hetzner's list prices (policies/rules/hetzner-prices.ts)
 import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { isConfigError, PLAIN_SECRET_SETTINGS } from "../components/config";
 import { isSecretValue, type LiveCloud, ProgramRun, RecordedResource, runProgram } from "./mock-runtime";
-import { type Cost, describeCost, monthlyCost } from "./cost";
+import { type Cost, describeCost, monthlyCost } from "../policies/rules/cost";
 import { criticalPath, describeCriticalPath } from "./critical-path";
 import { describePlan, planRenders } from "./plan";
-import { checkResources, describeViolations } from "./policy";
+import { checkResources, describeViolations, policyConfig, stackPolicyConfigFile } from "./policy";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
@@ -340,8 +340,8 @@ async function main(): Promise<void> {
     writeRender(render, outDir);
     fs.writeFileSync(path.join(outDir, DIGEST_KEY_FILE), `${digestKey}\n`, { mode: 0o600 });
     console.log(summary);
-    // The policy pack over the same resources (npm run policy prints every violation).
-    const violations = await checkResources(render.resources);
+    // The policy pack over the same resources, under the stack's policy config (npm run policy prints every violation).
+    const violations = await checkResources(render.resources, policyConfig(stackPolicyConfigFile(args.stack)));
     fs.writeFileSync(path.join(outDir, "policy.json"), `${JSON.stringify(violations, null, 2)}\n`);
     console.log(describeViolations(violations).split("\n").pop());
     if (planText) console.log(`\n${planText}`);

@@ -1,5 +1,8 @@
 // Rules for what holds data.
-import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { connectionBudget, RESERVED_CONNECTIONS } from "./connection-budget";
+import { monthlyCost } from "./cost";
+import { configMapsOf, envValue, namespaceOf, podSpecOf } from "./pods";
 
 const HOLDS_DATA = new Set(["kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:postgresql.cnpg.io/v1:Cluster"]);
 
@@ -42,4 +45,102 @@ export const backupsAndDrillScheduled: StackValidationPolicy = {
     },
 };
 
-export const DATA_POLICIES = [dataProtected, poolerHighlyAvailable, backupsAndDrillScheduled];
+const ofType = (resources: readonly PolicyResource[], type: string) => resources.filter((r) => r.type === type);
+const nameOf = (r: PolicyResource) => String((r.props.metadata as { name?: string } | undefined)?.name ?? "");
+
+/** CloudNativePG's Barman Cloud plugin (plugin-barman-cloud v0.13.0): the Cluster archives WAL and base backups to an object store. */
+const BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io";
+
+export const offSiteBackups: StackValidationPolicy = {
+    name: "off-site-backups",
+    description: "The etcd snapshots and the database's WAL and base backups also go to object storage outside the cluster, so losing every node or volume loses at most minutes of data (advisory by default; mandatory in a protected stack's policy config).",
+    enforcementLevel: "advisory",
+    severity: "high",
+    remediationSteps: "Set etcdS3Bucket, etcdS3AccessKey and etcdS3SecretKey, and backupS3Bucket, backupS3AccessKey and backupS3SecretKey (pulumi config set --secret for the keys); Hetzner Object Storage works.",
+    validateStack: (args, reportViolation) => {
+        const servers = args.resources.filter((r) => r.type === "hcloud:index/server:Server" && (r.props.labels as { role?: string } | undefined)?.role === "server");
+        const etcdS3 = args.resources.some((r) => r.type === "kubernetes:core/v1:Secret" && r.props.type === "etcd.k3s.cattle.io/s3-config-secret");
+        if (servers.length > 0 && !etcdS3) reportViolation("etcd snapshots stay on the servers' disks: no S3 configuration for k3s");
+        for (const cluster of ofType(args.resources, "kubernetes:postgresql.cnpg.io/v1:Cluster")) {
+            const plugins = ((cluster.props.spec as { plugins?: { name?: string; isWALArchiver?: boolean }[] } | undefined)?.plugins ?? []);
+            if (!plugins.some((p) => p.name === BARMAN_PLUGIN && p.isWALArchiver === true)) reportViolation("the database archives no WAL or base backups to object storage", cluster.urn);
+        }
+    },
+};
+
+const DEFAULT_CONNECTIONS_PER_POD = 10;
+
+export const connectionBudgetPolicy: StackValidationPolicy = {
+    name: "connection-budget",
+    description: "The apps' pods together never open more connections than PgBouncer accepts, and PgBouncer's pools never more than PostgreSQL allows, even at the autoscaler's maximum during a rollout.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Lower apps.<app>.env.DB_MAX_CONNECTIONS or the replicas, or raise pgbouncerMaxClientConn; for the server side raise postgresMaxConnections or lower pgbouncerPoolSize.",
+    configSchema: {
+        properties: {
+            defaultConnectionsPerPod: { type: "integer", minimum: 1, default: DEFAULT_CONNECTIONS_PER_POD, description: "Pool size of an app that sets no DB_MAX_CONNECTIONS." },
+        },
+    },
+    validateStack: (args, reportViolation) => {
+        const perPodDefault = args.getConfig<{ defaultConnectionsPerPod?: number }>().defaultConnectionsPerPod ?? DEFAULT_CONNECTIONS_PER_POD;
+        const pooler = ofType(args.resources, "kubernetes:postgresql.cnpg.io/v1:Pooler")[0];
+        const cluster = ofType(args.resources, "kubernetes:postgresql.cnpg.io/v1:Cluster")[0];
+        if (!pooler || !cluster) return;
+        const clientNamespaces = new Set(ofType(args.resources, "kubernetes:core/v1:Namespace")
+            .filter((n) => (n.props.metadata as { labels?: Record<string, string> } | undefined)?.labels?.["platform.io/database-client"] === "true")
+            .map(nameOf));
+        const configMaps = configMapsOf(args.resources);
+        const autoscalers = ofType(args.resources, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
+        const apps = ofType(args.resources, "kubernetes:apps/v1:Deployment").filter((d) => clientNamespaces.has(namespaceOf(d.props))).map((d) => {
+            const spec = (d.props.spec ?? {}) as { replicas?: number; strategy?: { type?: string; rollingUpdate?: { maxSurge?: number } } };
+            const hpa = autoscalers.find((h) => namespaceOf(h.props) === namespaceOf(d.props) && (h.props.spec as { scaleTargetRef?: { name?: string } } | undefined)?.scaleTargetRef?.name === nameOf(d));
+            const pods = (hpa?.props.spec as { maxReplicas?: number } | undefined)?.maxReplicas ?? spec.replicas ?? 1;
+            const surge = spec.strategy?.type === "Recreate" ? 0 : typeof spec.strategy?.rollingUpdate?.maxSurge === "number" ? spec.strategy.rollingUpdate.maxSurge : 1;
+            const perPod = Math.max(...(podSpecOf(d.type, d.props)?.containers ?? []).map((c) => Number(envValue(c, namespaceOf(d.props), configMaps, "DB_MAX_CONNECTIONS") ?? perPodDefault)));
+            return { name: nameOf(d), maxPods: pods + surge, perPod };
+        });
+        const pgbouncer = (pooler.props.spec as { instances?: number; pgbouncer?: { parameters?: Record<string, string> } } | undefined) ?? {};
+        const params = pgbouncer.pgbouncer?.parameters ?? {};
+        const roles = (cluster.props.spec as { managed?: { roles?: { login?: boolean }[] } } | undefined)?.managed?.roles ?? [];
+        const databases = Math.max(1, ofType(args.resources, "kubernetes:postgresql.cnpg.io/v1:Database").length);
+        const maxConnections = (cluster.props.spec as { postgresql?: { parameters?: Record<string, string> } } | undefined)?.postgresql?.parameters?.max_connections;
+        // PgBouncer's and PostgreSQL's own defaults when a parameter is not set.
+        const budget = connectionBudget(apps, {
+            maxClientConn: Number(params.max_client_conn ?? 100),
+            poolSize: Number(params.default_pool_size ?? 20),
+            reservePoolSize: Number(params.reserve_pool_size ?? 0),
+            pgbouncerReplicas: pgbouncer.instances ?? 1,
+            postgresMaxConnections: Number(maxConnections ?? 100),
+            reservedConnections: RESERVED_CONNECTIONS,
+            loginRolesPerDatabase: Math.max(1, Math.ceil(roles.filter((r) => r.login === true).length / databases)),
+        });
+        if (budget.clientProblem) reportViolation(budget.clientProblem, pooler.urn);
+        if (budget.serverProblem) reportViolation(budget.serverProblem, cluster.urn);
+    },
+};
+
+export const monthlyCostCap: StackValidationPolicy = {
+    name: "monthly-cost-cap",
+    description: "The stack's monthly cost at Hetzner's list prices stays under the cap set in the policy config (no cap, no check).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps: "Use fewer or smaller servers (controlPlaneServerType, agentServerType, agentCount) or smaller volumes, or raise monthly-cost-cap.maxMonthlyEur in the stack's policy config.",
+    configSchema: {
+        properties: { maxMonthlyEur: { type: "number", exclusiveMinimum: 0, description: "Cap in EUR per month, excluding VAT." } },
+    },
+    validateStack: (args, reportViolation) => {
+        const cap = args.getConfig<{ maxMonthlyEur?: number }>().maxMonthlyEur;
+        if (cap === undefined) return;
+        const resources = args.resources.map((r) => ({ type: r.type, inputs: r.props }));
+        let total: number;
+        try {
+            total = monthlyCost(resources, resources.some((r) => r.type === "hcloud:index/server:Server")).total;
+        } catch {
+            reportViolation("the cost cannot be computed: a server type or volume size has no list price in the pack's table");
+            return;
+        }
+        if (total > cap) reportViolation(`the stack costs EUR ${total.toFixed(2)} a month, above the cap of EUR ${cap.toFixed(2)}`);
+    },
+};
+
+export const DATA_POLICIES = [dataProtected, poolerHighlyAvailable, backupsAndDrillScheduled, offSiteBackups, connectionBudgetPolicy, monthlyCostCap];

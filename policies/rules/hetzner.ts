@@ -81,4 +81,59 @@ export const serverUpgradesOneAtATime: ResourceValidationPolicy = {
     },
 };
 
-export const HETZNER_POLICIES = [serversInPlacementGroups, serversIgnoreBootInputs, pinnedCharts, oddControlPlane, hetznerLabels, serverUpgradesOneAtATime];
+/** The stack a URN belongs to (urn:pulumi:<stack>::<project>::...). */
+export const stackOfUrn = (urn: string) => urn.split("::")[0].slice("urn:pulumi:".length);
+
+const DEFAULT_PROTECTED_STACKS = ["prod"];
+const PROTECTED_TYPES: Readonly<Record<string, readonly string[]>> = {
+    "hcloud:index/server:Server": ["deleteProtection", "rebuildProtection"],
+    "hcloud:index/primaryIp:PrimaryIp": ["deleteProtection"],
+    "hcloud:index/floatingIp:FloatingIp": ["deleteProtection"],
+    "hcloud:index/network:Network": ["deleteProtection"],
+    "hcloud:index/loadBalancer:LoadBalancer": ["deleteProtection"],
+};
+
+export const protectedInfrastructure: ResourceValidationPolicy = {
+    name: "protected-infrastructure",
+    description: "In a protected stack, servers, IPs, the network and the load balancer have Hetzner's delete (and, for servers, rebuild) protection, so no console click, script or stray API call removes production.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "pulumi config set platform:protection true on the stack; the policy's protectedStacks lists which stacks this applies to.",
+    configSchema: {
+        properties: { protectedStacks: { type: "array", items: { type: "string" }, default: DEFAULT_PROTECTED_STACKS, description: "Stacks whose infrastructure must be protected." } },
+    },
+    validateResource: (args, reportViolation) => {
+        const flags = PROTECTED_TYPES[args.type];
+        const stacks = args.getConfig<{ protectedStacks?: string[] }>().protectedStacks ?? DEFAULT_PROTECTED_STACKS;
+        if (!flags || !stacks.includes(stackOfUrn(args.urn))) return;
+        const missing = flags.filter((f) => args.props[f] !== true);
+        if (missing.length > 0) reportViolation(`a protected stack's resource lacks ${missing.join(" and ")}`);
+    },
+};
+
+/** The k3s version a server's cloud-init installs (the node-prepare.sh argument in runcmd). */
+const INSTALLED_VERSION = /^\s*-\s*(v\d+\.\d+\.\d+\+k3s\d+)\s*$/m;
+
+export const upgradePlansMatchInstall: StackValidationPolicy = {
+    name: "upgrade-plans-match-install",
+    description: "The k3s upgrade Plans target the version new servers install, so nodes are upgraded to the configured version and a node added or replaced later joins at that same version.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Change the version only with pulumi config set platform:k3sVersion <version>, which sets both the Plans and new servers' install; never edit a Plan's version by hand.",
+    validateStack: (args, reportViolation) => {
+        const installed = new Set(args.resources
+            .filter((r) => r.type === "hcloud:index/server:Server" && typeof r.props.userData === "string")
+            .map((r) => INSTALLED_VERSION.exec(r.props.userData as string)?.[1])
+            .filter((v): v is string => v !== undefined));
+        if (installed.size > 1) reportViolation(`new servers would install ${installed.size} different k3s versions`);
+        for (const plan of args.resources.filter((r) => r.type === "kubernetes:upgrade.cattle.io/v1:Plan")) {
+            const version = (plan.props.spec as { version?: string } | undefined)?.version;
+            if (installed.size > 0 && (version === undefined || !installed.has(version))) reportViolation("the Plan's version is not the one new servers install", plan.urn);
+        }
+    },
+};
+
+export const HETZNER_POLICIES = [
+    serversInPlacementGroups, serversIgnoreBootInputs, pinnedCharts, oddControlPlane, hetznerLabels, serverUpgradesOneAtATime,
+    protectedInfrastructure, upgradePlansMatchInstall,
+];

@@ -1,9 +1,15 @@
-// Monthly cost of a render at Hetzner's list prices (tools/hetzner-prices.ts):
+// Monthly cost of a render at Hetzner's list prices (hetzner-prices.ts):
 // servers, load balancer, primary IPs, the volumes the CSI driver creates for
 // claims (PVCs and CloudNativePG instances), and Object Storage when a bucket
-// there is configured. Pure: rendered resources in, an itemised cost out.
+// there is configured. Pure: resources in, an itemised cost out; used by the
+// render's cost report and by the monthly-cost-cap policy.
 import { HETZNER_PRICES } from "./hetzner-prices";
-import type { RenderedResource } from "./render";
+
+/** A resource as a render records it or a policy sees it: its type and its inputs. */
+export interface PricedResource {
+    readonly type: string;
+    readonly inputs?: unknown;
+}
 
 export interface CostLine {
     readonly item: string;
@@ -40,7 +46,7 @@ export function volumeGb(quantity: string): number {
     return Math.max(MIN_VOLUME_GB, Math.ceil((Number(m[1]) * factor[m[2] ?? ""]) / 2 ** 30));
 }
 
-export function monthlyCost(resources: readonly RenderedResource[], hetznerMode: boolean): Cost {
+export function monthlyCost(resources: readonly PricedResource[], hetznerMode: boolean): Cost {
     const p = HETZNER_PRICES;
     const lines: CostLine[] = [];
     const notes: string[] = [];
@@ -50,7 +56,7 @@ export function monthlyCost(resources: readonly RenderedResource[], hetznerMode:
     for (const s of inputs("hcloud:index/server:Server")) serverTypes.set(String(s.serverType), (serverTypes.get(String(s.serverType)) ?? 0) + 1);
     for (const [type, count] of serverTypes) {
         const price = p.servers[type];
-        if (price === undefined) throw new Error(`no price for server type ${type}: add it to tools/hetzner-prices.ts`);
+        if (price === undefined) throw new Error(`no price for server type ${type}: add it to policies/rules/hetzner-prices.ts`);
         lines.push({ item: "servers", quantity: count, unit: type, monthly: round(count * price) });
     }
     for (const lb of inputs("hcloud:index/loadBalancer:LoadBalancer")) {
