@@ -1,9 +1,12 @@
 // Settings for ingress, TLS and the apps: the part of stack config that
 // replaces a PaaS's `env` and `secret` commands. Parsed by components/config.ts
 // together with the cluster settings, so every problem is reported at once.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { boolean, ConfigProblem, cpuQuantity, dnsName, fromJson, integer } from "./config-schema";
+import { CREDENTIAL_NAME } from "../policies/rules/secrets";
+import { boolean, ConfigProblem, cpuQuantity, dnsName, editDistance, fromJson, integer } from "./config-schema";
 
 export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
@@ -78,8 +81,6 @@ export const APP_DEFAULTS = {
     startupTimeout: 240,
 } as const;
 
-/** Env names that hold credentials: they belong in `secrets`, never in a ConfigMap. */
-export const SECRET_LOOKING_ENV = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|DATABASE_URL|DSN$)/i;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -91,6 +92,12 @@ function seconds(min: number, max: number) {
 }
 
 const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, "must be a memory quantity such as 256Mi or 1Gi");
+
+/**
+ * A well-formed image reference (distribution/reference grammar): optional
+ * registry host, lower-case path components, then an optional tag and digest.
+ */
+const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 
 /** A reference that names exactly one image: a tag other than latest, or a digest. */
 export function isPinnedImage(ref: string): boolean {
@@ -110,7 +117,9 @@ const appName = z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
     .refine((n) => !RESERVED_NAMESPACES.includes(n), `app names must not be a namespace the platform uses (${RESERVED_NAMESPACES.join(", ")})`);
 
 const appSchema = z.object({
-    image: z.string().refine(isPinnedImage, "must be pinned: a tag other than 'latest' (app:1.4.2) or a digest (app@sha256:...)").optional(),
+    image: z.string()
+        .refine((ref) => IMAGE_REFERENCE.test(ref), "must be an image reference: registry/lower-case-path:tag or @sha256:digest, such as ghcr.io/acme/api:1.4.2")
+        .refine(isPinnedImage, "must be pinned: a tag other than 'latest' (app:1.4.2) or a digest (app@sha256:...)").optional(),
     build: z.object({
         context: z.string().min(1),
         dockerfile: z.string().default("Dockerfile"),
@@ -147,6 +156,48 @@ const appSchema = z.object({
 
 export type RawApp = z.infer<typeof appSchema>;
 
+/** An example value per app setting: what a fix command sets. */
+const APP_FIELD_EXAMPLES: Readonly<Record<string, string>> = {
+    image: "ghcr.io/acme/<app>:1.0.0", "build.context": "examples/api", "build.dockerfile": "Dockerfile", port: String(APP_DEFAULTS.port),
+    replicas: String(APP_DEFAULTS.replicas), cpu: APP_DEFAULTS.cpu, memory: APP_DEFAULTS.memory, healthPath: APP_DEFAULTS.healthPath,
+    livenessPath: APP_DEFAULTS.livenessPath, host: "<app>.example.com", migrationLockTimeout: String(APP_DEFAULTS.migrationLockTimeout),
+    shutdownTimeout: String(APP_DEFAULTS.shutdownTimeout), healthTimeout: String(APP_DEFAULTS.healthTimeout), startupTimeout: String(APP_DEFAULTS.startupTimeout),
+    singleton: "false", worker: "false", database: "true", databasePasswordVersion: "1",
+    "autoscaling.minReplicas": "2", "autoscaling.maxReplicas": "5", "autoscaling.cpuUtilization": "70",
+};
+
+/**
+ * The problems of one schema issue inside `apps`, each naming its exact key
+ * and a fix for that key: an unknown setting is removed (and a near one
+ * named), a bad value is set to an example of its kind.
+ */
+export function appIssueProblems(issue: { code: string; path: readonly PropertyKey[]; message: string; keys?: readonly string[] }, configPath: (path: readonly PropertyKey[]) => string): ConfigProblem[] {
+    const key = (p: readonly PropertyKey[]) => `platform:${configPath(["apps", ...p])}`;
+    const [app, ...rest] = issue.path.map(String);
+    if (app === undefined) {
+        return [{ key: "platform:apps", message: issue.message, fix: `pulumi config rm platform:apps && ${APP_FIXES.apps}` }];
+    }
+    if (issue.code === "unrecognized_keys") {
+        const known = Object.keys(appSchema.shape);
+        return (issue.keys ?? []).map((unknown) => {
+            const near = known.find((k) => k.toLowerCase() === unknown.toLowerCase() || editDistance(k, unknown) <= 2);
+            return {
+                key: key([...issue.path, unknown]),
+                message: `unknown app setting${near ? `; did you mean ${near}?` : ""} (the README's Apps section lists them)`,
+                fix: `pulumi config rm --path '${key([...issue.path, unknown])}'`,
+            };
+        });
+    }
+    const field = rest.filter((r) => !/^\d+$/.test(r)).join(".");
+    const example = APP_FIELD_EXAMPLES[field];
+    const fix = example === undefined
+        ? `pulumi config rm --path '${key(issue.path)}'`
+        : `pulumi config set --path '${key(issue.path)}' ${example.replace("<app>", app)}`;
+    return [{ key: key(issue.path), message: issue.message, fix }];
+}
+
+
+
 export const appsSchema = fromJson(z.record(appName, appSchema, {
     // Only for a value that is not a map; a bad key or setting keeps its own message.
     error: (issue) => (issue.code === "invalid_type" ? "must be a map of app name to app settings" : undefined),
@@ -181,22 +232,38 @@ export const APP_FIXES: Record<string, string> = {
 type IngressValues = { [K in keyof typeof ingressSchemaShape]?: z.infer<(typeof ingressSchemaShape)[K]> };
 
 /** Checks across keys of the app and ingress settings; `v` holds only keys valid on their own. */
-export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): ConfigProblem[] {
+export function appCrossChecks(v: IngressValues, appsAreSecret: boolean, projectDir?: string): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const add = (key: string, message: string, fix: string) => problems.push({ key: `platform:${key}`, message, fix });
     const apps = v.apps ?? {};
     const hosts = new Map<string, string>();
     for (const [name, app] of Object.entries(apps)) {
         const at = (field: string) => `apps.${name}.${field}`;
-        if ((app.image === undefined) === (app.build === undefined)) {
-            add(`apps.${name}`, "needs exactly one of image (a pinned reference) or build (a Docker context)",
-                `pulumi config set --path 'platform:apps.${name}.image' ghcr.io/acme/${name}:1.0.0`);
+        if (app.image !== undefined && app.build !== undefined) {
+            add(`apps.${name}`, "has both image and build: keep one (build pushes its own image)", `pulumi config rm --path 'platform:apps.${name}.image'`);
+        } else if (app.image === undefined && app.build === undefined) {
+            add(`apps.${name}`, "needs image (a pinned reference) or build (a Docker context)", `pulumi config set --path 'platform:apps.${name}.image' ghcr.io/acme/${name}:1.0.0`);
         }
         if (app.build && !(v.registryServer && v.registryUsername && v.registryPassword)) {
-            add("registryServer", `apps.${name} is built from source: the image is pushed to a registry, which needs registryServer, registryUsername and registryPassword`, APP_FIXES.registryServer);
+            const missing = (["registryServer", "registryUsername", "registryPassword"] as const).filter((k) => !v[k]);
+            add(missing[0], `apps.${name} is built from source: the image is pushed to a registry, which needs ${missing.join(", ")}`, missing.map((k) => APP_FIXES[k]).join(" && "));
+        }
+        if (app.build && projectDir !== undefined && !fs.existsSync(path.join(projectDir, app.build.context))) {
+            add(at("build.context"), `${app.build.context} does not exist (a directory relative to the project)`, `pulumi config set --path 'platform:apps.${name}.build.context' <directory with the Dockerfile>`);
+        } else if (app.build && projectDir !== undefined && !fs.existsSync(path.join(projectDir, app.build.context, app.build.dockerfile))) {
+            add(at("build.dockerfile"), `${app.build.dockerfile} is not in ${app.build.context}`, `pulumi config set --path 'platform:apps.${name}.build.dockerfile' Dockerfile`);
+        }
+        // The readiness probe waits healthTimeout + 2 s (at least 5 s); a startup budget shorter than one probe never lets the app start.
+        if (app.healthTimeout + 2 >= app.startupTimeout) {
+            add(at("healthTimeout"), `${app.healthTimeout} s leaves no room in startupTimeout ${app.startupTimeout} s: one health check alone takes ${Math.max(5, app.healthTimeout + 2)} s`,
+                `pulumi config set --path 'platform:apps.${name}.startupTimeout' ${Math.max(APP_DEFAULTS.startupTimeout, (app.healthTimeout + 2) * 4)}`);
+        }
+        if (app.healthPath === app.livenessPath) {
+            add(at("livenessPath"), `is the health path (${app.healthPath}), which checks dependencies: a database outage would restart every pod`,
+                `pulumi config set --path 'platform:apps.${name}.livenessPath' ${app.healthPath === APP_DEFAULTS.livenessPath ? "/alive" : APP_DEFAULTS.livenessPath}`);
         }
         for (const key of Object.keys(app.env)) {
-            if (SECRET_LOOKING_ENV.test(key)) {
+            if (CREDENTIAL_NAME.test(key)) {
                 add(at(`env.${key}`), `looks like a credential; env values land in a ConfigMap in plain text. Move it to apps.${name}.secrets`,
                     `pulumi config rm --path 'platform:apps.${name}.env.${key}' && pulumi config set --secret --path 'platform:apps.${name}.secrets.${key}' <value>`);
             }
@@ -211,8 +278,10 @@ export function appCrossChecks(v: IngressValues, appsAreSecret: boolean): Config
         if (app.worker && app.host) {
             add(at("host"), "a worker has no port, so it cannot have a host; drop host or worker", `pulumi config rm --path 'platform:apps.${name}.host'`);
         }
-        if (app.singleton && (app.replicas > 1 || app.autoscaling)) {
-            add(at("replicas"), "a singleton runs exactly one pod; remove replicas/autoscaling or singleton", `pulumi config set --path 'platform:apps.${name}.replicas' 1`);
+        if (app.singleton && app.autoscaling) {
+            add(at("autoscaling"), "a singleton runs exactly one pod and cannot autoscale; remove autoscaling or singleton", `pulumi config rm --path 'platform:apps.${name}.autoscaling'`);
+        } else if (app.singleton && app.replicas > 1) {
+            add(at("replicas"), "a singleton runs exactly one pod; remove replicas or singleton", `pulumi config set --path 'platform:apps.${name}.replicas' 1`);
         }
         if (app.autoscaling && app.autoscaling.minReplicas > app.autoscaling.maxReplicas) {
             add(at("autoscaling.minReplicas"), `${app.autoscaling.minReplicas} is above maxReplicas ${app.autoscaling.maxReplicas}`, `pulumi config set --path 'platform:apps.${name}.autoscaling.minReplicas' 2`);

@@ -7,14 +7,15 @@
 // Pulumi secrets. Nothing here registers a resource, so bad config fails before
 // any resource exists.
 import * as fs from "node:fs";
+import { isIPv6 } from "node:net";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 // Not in the SDK's typings, but the only way to know whether a key is stored encrypted.
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { boolean, ConfigProblem, cron, dnsName, fromJson, integer, s3Endpoint } from "./config-schema";
-import { APP_FIXES, AppSettings, appCrossChecks, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
+import { boolean, ConfigProblem, cron, dnsName, editDistance, fromJson, integer, s3Endpoint } from "./config-schema";
+import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
 import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
@@ -143,6 +144,10 @@ export interface RawConfig {
      * `apps` value secret, so only the file shows the plain ones.
      */
     readonly plainAppSecrets?: readonly string[];
+    /** Config keys of other namespaces ("plattform:agentCount", "hcloud:token"): a misspelt namespace is reported. */
+    readonly otherKeys?: readonly string[];
+    /** Where build contexts are resolved (the project directory). */
+    readonly projectDir?: string;
 }
 
 /** Paths of the app secrets in a stack file's text that are not `secure:` values. */
@@ -251,16 +256,34 @@ export function parseIpv4Cidr(cidr: string): { network: number; prefix: number }
     return { network: address, prefix };
 }
 
-function isIpv6Cidr(cidr: string): boolean {
+/** Parses an IPv6 "addr/n" into its 128-bit address and prefix, or undefined (also when host bits are set). */
+export function parseIpv6Cidr(cidr: string): { network: bigint; prefix: number } | undefined {
     const m = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(cidr);
-    return m !== null && m[1].includes(":") && Number(m[2]) <= 128;
+    if (!m || !isIPv6(m[1]) || Number(m[2]) > 128) return undefined;
+    const [head, tail = ""] = m[1].split("::");
+    const groups = (text: string) => (text === "" ? [] : text.split(":"));
+    const left = groups(head);
+    const right = m[1].includes("::") ? groups(tail) : [];
+    const all = [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+    const address = all.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n);
+    const prefix = Number(m[2]);
+    if (address % (1n << BigInt(128 - prefix)) !== 0n) return undefined;
+    return { network: address, prefix };
 }
+
+/** A CIDR of prefix length 0 in any spelling (0.0.0.0/0, 0.0.0.0/00, ::/0, 0::0/0): the whole internet. */
+export function isWholeInternet(cidr: string): boolean {
+    return (parseIpv4Cidr(cidr)?.prefix ?? parseIpv6Cidr(cidr)?.prefix) === 0;
+}
+
+/** The private ranges (RFC 1918) Hetzner Cloud networks must use. */
+const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
 const ipv4Cidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined,
     "must be an IPv4 network in CIDR form with no host bits set, such as 10.0.0.0/16");
 
-const adminCidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined || isIpv6Cidr(s),
-    "must be an IPv4 or IPv6 network in CIDR form, such as 203.0.113.10/32");
+const adminCidr = z.string().refine((s) => parseIpv4Cidr(s) !== undefined || parseIpv6Cidr(s) !== undefined,
+    "must be an IPv4 or IPv6 network in CIDR form with no host bits set, such as 203.0.113.10/32 or 2001:db8::/48");
 
 const rawSchema = z.object({
     mode: z.enum(["hetzner", "existing"], { error: "must be 'hetzner' or 'existing'" }).default(DEFAULTS.mode),
@@ -332,20 +355,33 @@ function crossChecks(s: Partial<RawSettings>, raw: RawConfig): ConfigProblem[] {
         if (where === undefined) {
             add(key, `unknown Hetzner server type '${type}'; known: ${Object.keys(SERVER_TYPES).join(", ")}`);
         } else if (where !== "all" && s.location !== undefined && !where.includes(s.location)) {
-            add(key, `'${type}' is not sold in ${s.location}; it is available in ${where.join(", ")} (or choose a cpx/ccx type)`);
+            // Suggest the sold type nearest in price: same family letter first (cx -> cpx), else any.
+            const sold = Object.entries(SERVER_TYPES).filter(([, w]) => w === "all" || w.includes(s.location as Location)).map(([t]) => t);
+            const suggestion = sold.find((t) => t.startsWith("cpx") && t.endsWith(type.slice(-2))) ?? sold[0];
+            add(key, `'${type}' is not sold in ${s.location}; it is available in ${where.join(", ")} (or choose a type sold there, such as ${suggestion})`,
+                `pulumi config set ${PROJECT}:${key} ${suggestion}`);
         }
     }
     if (raw.values.adminCidrs === undefined) {
         add("adminCidrs", "is required in hetzner mode: SSH (22) and the Kubernetes API (6443) are open only to these networks");
     } else if (s.adminCidrs?.length === 0) {
         add("adminCidrs", "is empty: SSH (22) and the Kubernetes API (6443) would be reachable from nowhere");
-    } else if (s.adminCidrs?.some((c) => c === "0.0.0.0/0" || c === "::/0")) {
-        add("adminCidrs", "must not contain 0.0.0.0/0 or ::/0: that opens SSH and the Kubernetes API to the whole internet");
+    } else {
+        (s.adminCidrs ?? []).forEach((c, i) => {
+            if (isWholeInternet(c)) {
+                add(`adminCidrs[${i}]`, "is the whole internet (a /0): it would open SSH and the Kubernetes API to everyone",
+                    `pulumi config set --path '${PROJECT}:adminCidrs[${i}]' 203.0.113.10/32   # your office or VPN address`);
+            }
+        });
     }
     if (s.loadBalancerApi && !s.loadBalancer) {
         add("loadBalancerApi", "needs the load balancer: also set platform:loadBalancer true", FIXES.loadBalancer);
     }
     const { networkCidr, subnetCidr } = s;
+    if (networkCidr !== undefined && !PRIVATE_RANGES.some((r) => cidrContains(r, networkCidr))) {
+        add("networkCidr", `${networkCidr} is not a private range: Hetzner networks use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16`,
+            `pulumi config set ${PROJECT}:networkCidr ${DEFAULTS.networkCidr} && pulumi config set ${PROJECT}:subnetCidr ${DEFAULTS.subnetCidr}`);
+    }
     if (networkCidr !== undefined && subnetCidr !== undefined) {
         if (!cidrContains(networkCidr, subnetCidr)) {
             add("subnetCidr", `${subnetCidr} is not inside networkCidr ${networkCidr}`);
@@ -392,6 +428,63 @@ function configPath(path: readonly PropertyKey[]): string {
     return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
 }
 
+/** Namespaces the program or its providers read: `hcloud:token`, provider settings, Pulumi's own. */
+const KNOWN_NAMESPACES = [PROJECT, "hcloud", "pulumi", "kubernetes", "command", "random", "tls", "docker-build"];
+
+/**
+ * Settings that only act in one mode, or with another setting's value: set
+ * elsewhere they would be ignored without a word. A setting of the other
+ * cluster mode is refused; one that waits for another setting's value (a
+ * load balancer type while the load balancer is off, in-cluster database
+ * settings with an external database) is a warning, as turning a feature off
+ * for a while is normal.
+ */
+const APPLIES_ONLY: readonly { keys: readonly string[]; when: (s: Partial<RawSettings>) => boolean; where: string; refused: boolean }[] = [
+    {
+        keys: ["location", "controlPlaneCount", "controlPlaneServerType", "agentCount", "agentServerType", "serverImage", "k3sVersion", "adminCidrs",
+            "loadBalancer", "loadBalancerType", "loadBalancerApi", "apiHostname", "protection", "networkCidr", "subnetCidr", "etcdSnapshotSchedule",
+            "etcdSnapshotRetention", "etcdS3Bucket", "etcdS3Endpoint", "etcdS3Folder", "etcdS3Region", "etcdS3AccessKey", "etcdS3SecretKey", "clusterCredentialVersion"],
+        when: (s) => s.mode === "hetzner",
+        where: "in hetzner mode (this stack is mode existing)",
+        refused: true,
+    },
+    { keys: ["kubeconfig", "kubeContext", "ingressClass", "ingressNamespace", "ingressPodSelector"], when: (s) => s.mode === "existing", where: "in existing mode", refused: true },
+    { keys: ["loadBalancerType"], when: (s) => s.loadBalancer === true, where: "with loadBalancer true", refused: false },
+    { keys: ["agentServerType"], when: (s) => (s.agentCount ?? 0) > 0, where: "with agents (agentCount above 0)", refused: false },
+    { keys: ["acmeEmail"], when: (s) => s.tls !== "off", where: "with tls letsencrypt or letsencrypt-staging", refused: false },
+    { keys: ["databaseUrl"], when: (s) => s.databaseMode === "external", where: "with databaseMode external", refused: true },
+    {
+        keys: ["postgresInstances", "postgresMajor", "cnpgOperator", "postgresStorageClass", "databaseImportUrl", "postgresStorage", "postgresCpu", "postgresMemory",
+            "postgresMaxConnections", "pgbouncerPoolSize", "pgbouncerReservePool", "pgbouncerMaxClientConn", "pgbouncerReplicas", "backupSchedule", "backupRetentionDays",
+            "backupStorage", "backupS3Bucket", "backupS3Endpoint", "backupS3Region", "backupS3AccessKey", "backupS3SecretKey", "restoreDrillSchedule", "restoreDrillCheckQuery"],
+        when: (s) => s.databaseMode !== "external",
+        where: "with the in-cluster database (databaseMode cluster)",
+        // A stack that moves to a managed database keeps them for the way back.
+        refused: false,
+    },
+];
+
+/** Keys the stack sets that act only in another mode or with another setting's value: those refused, or those warned about. */
+function ignoredSettings(values: Readonly<Record<string, unknown>>, s: Partial<RawSettings>, refused: boolean): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    for (const rule of APPLIES_ONLY) {
+        if (rule.refused !== refused || rule.when(s)) continue;
+        for (const key of rule.keys.filter((k) => values[k] !== undefined && !problems.some((p) => p.key === qualify(k)))) {
+            problems.push({ key: qualify(key), message: `only acts ${rule.where}: here it would be ignored`, fix: `pulumi config rm ${qualify(key)}` });
+        }
+    }
+    return problems;
+}
+
+/** For a list setting: a fix of the bad item itself, or (when the value is no list) one that starts the list afresh. */
+function listItemFix(key: string, issuePath: readonly PropertyKey[]): string | undefined {
+    if (key !== "adminCidrs") return undefined;
+    const example = "203.0.113.10/32   # your office or VPN address";
+    return typeof issuePath[0] === "number"
+        ? `pulumi config set --path '${PROJECT}:adminCidrs[${issuePath[0]}]' ${example}`
+        : `pulumi config rm ${PROJECT}:adminCidrs && pulumi config set --path '${PROJECT}:adminCidrs[0]' ${example}`;
+}
+
 /** Validates raw stack config; throws ConfigError listing every problem at once. */
 export function parseConfig(raw: RawConfig): PlatformConfig {
     const problems: ConfigProblem[] = [];
@@ -407,7 +500,8 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             const path = configPath([key, ...issue.path]);
             // A bad map key (an app name) carries its reason one level down.
             const message = issue.code === "invalid_key" ? issue.issues.map((i) => i.message).join("; ") : issue.message;
-            problems.push({ key: qualify(path), message, fix: FIXES[key] });
+            if (key === "apps" && issue.code !== "invalid_key") problems.push(...appIssueProblems({ ...issue, message }, configPath));
+            else problems.push({ key: qualify(path), message, fix: listItemFix(key, issue.path) ?? FIXES[key] });
         }
     }
     for (const key of Object.keys(raw.values)) {
@@ -415,11 +509,27 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             const near = Object.keys(shape).find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
             problems.push({
                 key: qualify(key),
-                message: `unknown setting${near ? `; did you mean ${qualify(near)}?` : ""} (Pulumi.yaml lists every setting)`,
+                message: `unknown setting${near ? `; did you mean ${qualify(near)}?` : ""} (the README's configuration reference lists every setting)`,
                 fix: `pulumi config rm ${qualify(key)}`,
             });
         }
     }
+    for (const full of raw.otherKeys ?? []) {
+        const namespace = full.slice(0, full.indexOf(":"));
+        // Two edits for a long name, one for a short one ("aws" is not a misspelt "tls").
+        const near = KNOWN_NAMESPACES.find((n) => n !== namespace && editDistance(namespace, n) <= (n.length > 4 ? 2 : 1));
+        if (KNOWN_NAMESPACES.includes(namespace) || near === undefined) continue;
+        problems.push({ key: full, message: `the namespace '${namespace}' is misspelt: nothing reads this key; did you mean ${near}:${full.slice(namespace.length + 1)}?`,
+            fix: `pulumi config rm '${full}'` });
+    }
+    const ignored = ignoredSettings(raw.values, valid as Partial<RawSettings>, true);
+    const hetznerOnly = ignored.filter((p) => p.message.includes("in hetzner mode"));
+    if (hetznerOnly.length > 0) {
+        // The other side of the conflict: a hetzner stack switched to existing mode.
+        problems.push({ key: qualify("mode"), message: `is existing, but the stack sets ${hetznerOnly.length} hetzner-mode setting(s) (${hetznerOnly.map((p) => p.key.slice(PROJECT.length + 1)).join(", ")}): keep mode hetzner, or remove them`,
+            fix: `pulumi config set ${PROJECT}:mode hetzner` });
+    }
+    problems.push(...ignored);
     for (const key of PLAIN_SECRET_SETTINGS) {
         if (raw.values[key] !== undefined && raw.isSecret !== undefined && !raw.isSecret(key)) {
             problems.push({ key: qualify(key), message: "is stored in plain text in the stack file; set it with --secret", fix: FIXES[key] });
@@ -433,7 +543,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         problems.push({ key: "hcloud:token", message: "is stored in plain text in the stack file; set it with --secret", fix: FIXES["hcloud:token"] });
     }
     problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
-    problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true));
+    problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true, raw.projectDir));
     const apps = (valid as Partial<RawSettings>).apps ?? {};
     problems.push(...databaseCrossChecks(valid, Object.entries(apps).map(([name, a]) => ({
         name,
@@ -503,19 +613,6 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
     };
 }
 
-function editDistance(a: string, b: string): number {
-    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-        let diagonal = row[0];
-        row[0] = i;
-        for (let j = 1; j <= b.length; j++) {
-            const above = row[j];
-            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-            diagonal = above;
-        }
-    }
-    return row[b.length];
-}
 
 function readStackFile(stack: string): string[] {
     const file = path.join(process.cwd(), `Pulumi.${stack}.yaml`);
@@ -542,12 +639,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
     const parsed = parseConfig({
         stack: pulumi.getStack(),
         values,
+        otherKeys: Object.keys(pulumi.runtime.allConfig()).filter((key) => !key.startsWith(prefix)),
+        projectDir: process.cwd(),
         hcloudToken,
         hcloudTokenInPlainText: storedToken !== undefined && isConfigSecret !== undefined && !isConfigSecret("hcloud:token"),
         // `pulumi up` runs in the project directory, where the stack file is (absent when config lives elsewhere, e.g. Pulumi ESC).
         plainAppSecrets: readStackFile(pulumi.getStack()),
         isSecret: isConfigSecret ? (key) => isConfigSecret(`${prefix}${key}`) : undefined,
     });
+    for (const w of ignoredSettings(values, rawSchema.parse(values), false)) pulumi.log.warn(`${w.key}: ${w.message} (${w.fix})`);
     const secret = (value: pulumi.Input<string>) => pulumi.secret(value);
     const apps = parsed.apps.map((app) => ({
         ...app,

@@ -72,8 +72,10 @@ export interface ExternalDatabaseSettings {
 
 export type DatabaseSettings = ClusterDatabaseSettings | ExternalDatabaseSettings;
 
-const gibAtLeast = (min: number) => z.string().regex(/^\d+(Mi|Gi)$/, "must be a size such as 20Gi")
-    .refine((q) => memoryMiB(q) >= min * 1024, `must be at least ${min}Gi`);
+const SIZE = /^\d+(Mi|Gi)$/;
+// zod runs every check of a schema: the minimum is only measured on a well-formed size (else "2GB" would throw).
+const gibAtLeast = (min: number) => z.string().regex(SIZE, "must be a size in Mi or Gi, such as 20Gi (not GB)")
+    .refine((q) => !SIZE.test(q) || memoryMiB(q) >= min * 1024, `must be at least ${min}Gi`);
 
 /** sslmode values that refuse a plain-text connection. */
 const SECURE_SSLMODES = ["require", "verify-ca", "verify-full"];
@@ -215,8 +217,14 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
             reservedConnections: RESERVED_CONNECTIONS,
             loginRolesPerDatabase: LOGIN_SLOTS.length,
         });
-        if (budget.clientProblem) add("pgbouncerMaxClientConn", budget.clientProblem);
-        if (budget.serverProblem) add("postgresMaxConnections", budget.serverProblem);
+        // Fixes with the numbers that make the budget fit (within each setting's range).
+        if (budget.clientProblem) add("pgbouncerMaxClientConn", budget.clientProblem, `pulumi config set platform:pgbouncerMaxClientConn ${Math.min(100_000, budget.clients)}`);
+        if (budget.serverProblem) {
+            const needed = budget.serverConnections + RESERVED_CONNECTIONS;
+            add("postgresMaxConnections", budget.serverProblem, needed <= 5000
+                ? `pulumi config set platform:postgresMaxConnections ${needed}`
+                : `pulumi config set platform:pgbouncerPoolSize ${Math.max(1, Math.floor((v.postgresMaxConnections - RESERVED_CONNECTIONS) / (budgeted.length * LOGIN_SLOTS.length * v.pgbouncerReplicas)) - v.pgbouncerReservePool)}`);
+        }
     }
     return problems;
 }

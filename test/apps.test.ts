@@ -206,8 +206,8 @@ describe("app config", () => {
 
     it("refuses unpinned images, and both or neither of image and build", () => {
         assert.match(problems({ api: { image: "ghcr.io/acme/api:latest" } })[0], /apps\.api\.image: must be pinned/);
-        assert.match(problems({ api: {} })[0], /exactly one of image .* or build/);
-        assert.match(problems({ api: { image: "api:1", build: { context: "." } } })[0], /exactly one of image/);
+        assert.match(problems({ api: {} })[0], /apps\.api: needs image .* or build/);
+        assert.match(problems({ api: { image: "api:1", build: { context: "." } } })[0], /apps\.api: has both image and build: keep one/);
     });
 
     it("needs a registry to push a build to", () => {
@@ -222,7 +222,7 @@ describe("app config", () => {
         assert.match(problems({ w: { image: "w:1", worker: true, host: "w.example.com" } })[0], /apps\.w\.host: a worker has no port/);
         assert.match(problems({ s: { image: "s:1", singleton: true, replicas: 2 } })[0], /apps\.s\.replicas: a singleton runs exactly one pod/);
         assert.match(problems({ a: { image: "a:1", host: "x.example.com" }, b: { image: "b:1", host: "x.example.com" } })[0], /apps\.b\.host: x\.example\.com is already the host of apps\.a/);
-        assert.match(problems({ api: { image: "api:1", replica: 2 } })[0], /^platform:apps\.api: .*replica/);
+        assert.match(problems({ api: { image: "api:1", replica: 2 } })[0], /^platform:apps\.api\.replica: unknown app setting; did you mean replicas\?/);
         assert.match(problems({ database: { image: "db:1" } })[0], /^platform:apps\.database: app names must not be a namespace the platform uses/);
     });
 

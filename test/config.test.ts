@@ -112,7 +112,7 @@ describe("parseConfig", () => {
             assert.deepEqual(err.problems.map((p) => p.key), ["platform:adminCidrs"]);
             assert.match(err.problems[0].fix, /pulumi config set --path 'platform:adminCidrs\[0\]'/);
         }
-        expectProblem({ adminCidrs: '["0.0.0.0/0"]' }, "platform:adminCidrs", /whole internet/);
+        expectProblem({ adminCidrs: '["0.0.0.0/0"]' }, "platform:adminCidrs[0]", /whole internet/);
         expectProblem({ adminCidrs: "[]" }, "platform:adminCidrs", /empty/);
     });
 

@@ -99,3 +99,122 @@ describe("npm run render with bad input", () => {
         assert.match(r.stderr, /no stack file Pulumi\.no-such-stack\.yaml; stacks here: .*prod/);
     });
 });
+
+describe("npm run render --out: removes only what a render wrote", () => {
+    let tmp: string;
+    before(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "render-out-"));
+    });
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it("refuses a directory holding anything else, and leaves it untouched (--out . in a checkout)", () => {
+        const checkout = path.join(tmp, "checkout");
+        fs.mkdirSync(path.join(checkout, "src"), { recursive: true });
+        fs.writeFileSync(path.join(checkout, "src", "index.ts"), "export {};\n");
+        fs.writeFileSync(path.join(checkout, "resources.json"), "[]\n");
+        const before = walk(checkout).sort();
+        const r = render(["--stack", "dev", "--out", checkout]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /the directory holds files the render did not write \(src\/index\.ts\); the render only ever removes its own files/);
+        assert.deepEqual(walk(checkout).sort(), before);
+    });
+
+    it("a new render removes the earlier one's files, even ones it no longer writes; a file added since is refused", () => {
+        const out = path.join(tmp, "dev");
+        assert.equal(render(["--stack", "dev", "--out", out, "--set", "agentCount=2"]).status, 0);
+        assert.ok(fs.existsSync(path.join(out, "cloud-init", "dev-agent-2.yaml")));
+        assert.equal(render(["--stack", "dev", "--out", out]).status, 0);
+        assert.ok(!fs.existsSync(path.join(out, "cloud-init", "dev-agent-2.yaml")), "the removed agent's user-data is gone");
+        assert.ok(fs.existsSync(path.join(out, "cloud-init", "dev-server-1.yaml")));
+        fs.writeFileSync(path.join(out, "my-notes.md"), "mine\n");
+        const r = render(["--stack", "dev", "--out", out]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /my-notes\.md/);
+        assert.ok(fs.existsSync(path.join(out, "resources.json")), "nothing was removed");
+    });
+
+    it("a failed render leaves no stale files, only a note saying why", () => {
+        const out = path.join(tmp, "failing");
+        assert.equal(render(["--stack", "dev", "--out", out]).status, 0);
+        const r = render(["--stack", "dev", "--out", out, "--set", "controlPlaneCount=2"]);
+        assert.equal(r.status, 1);
+        assert.deepEqual(fs.readdirSync(out).sort(), [".render-files.json", "RENDER-FAILED.txt"]);
+        assert.match(fs.readFileSync(path.join(out, "RENDER-FAILED.txt"), "utf8"), /platform:controlPlaneCount: must be odd/);
+        assert.equal(render(["--stack", "dev", "--out", out]).status, 0);
+        assert.ok(!fs.existsSync(path.join(out, "RENDER-FAILED.txt")), "the next render removes the note");
+        // A failure with no earlier render there creates nothing.
+        const fresh = path.join(tmp, "never");
+        assert.equal(render(["--stack", "dev", "--out", fresh, "--set", "controlPlaneCount=2"]).status, 1);
+        assert.ok(!fs.existsSync(fresh));
+    });
+});
+
+describe("npm run render --set / --set-secret", () => {
+    let tmp: string;
+    before(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "render-set-"));
+    });
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const resources = (out: string) => JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as { name: string; inputs: Record<string, any> }[];
+
+    it("sets nested keys as pulumi config set --path does: maps, list items, numbers and booleans typed", () => {
+        const out = path.join(tmp, "path");
+        const r = render(["--stack", "prod", "--out", out, "--set", "apps.api.replicas=5", "--set", "adminCidrs[1]=198.51.100.0/24", "--set", "apps.api.env.FEATURE_X=true"]);
+        assert.equal(r.status, 0, r.stderr);
+        const rs = resources(out);
+        assert.equal(rs.find((x) => x.name === "api-deployment")?.inputs.spec.replicas, 5);
+        const fw = rs.find((x) => x.name === "prod-fw")?.inputs.rules as { port?: string; sourceIps: string[] }[];
+        assert.deepEqual(fw.find((x) => x.port === "22")?.sourceIps, ["203.0.113.0/24", "198.51.100.0/24"]);
+        assert.equal(rs.find((x) => x.name === "api-env")?.inputs.data.FEATURE_X, "true");
+    });
+
+    it("warns about a setting that waits for another's value, and renders", () => {
+        const r = render(["--stack", "prod", "--out", path.join(tmp, "warn"), "--set", "tls=off", "--set", "databaseMode=external", "--set-secret", "databaseUrl=postgresql://u:p@db.example.com/app?sslmode=require"]);
+        assert.equal(r.status, 0, r.stderr);
+        const output = r.stdout + r.stderr;
+        assert.match(output, /platform:acmeEmail: only acts with tls letsencrypt or letsencrypt-staging: here it would be ignored \(pulumi config rm platform:acmeEmail\)/);
+        assert.match(output, /platform:backupS3Bucket: only acts with the in-cluster database/);
+    });
+
+    it("refuses a path it cannot apply, naming it", () => {
+        const gap = render(["--stack", "prod", "--out", path.join(tmp, "gap"), "--set", "adminCidrs[3]=198.51.100.0/24"]);
+        assert.equal(gap.status, 1);
+        assert.match(gap.stderr, /platform:adminCidrs\[3\]: the list has 1 item\(s\); set \[1\] to add one/);
+        const plain = render(["--stack", "prod", "--out", path.join(tmp, "plain"), "--set", "location.zone=1"]);
+        assert.equal(plain.status, 1);
+        assert.match(plain.stderr, /platform:location is a plain value, not a map or list/);
+        const malformed = render(["--stack", "prod", "--out", path.join(tmp, "bad"), "--set", "apps..replicas=2"]);
+        assert.equal(malformed.status, 1);
+        assert.match(malformed.stderr, /is not a config path \(an empty segment\)/);
+    });
+
+    it("--set-secret renders the value as a secret: never written, never printed", () => {
+        const out = path.join(tmp, "secret");
+        const value = "sk_live_offline_test_4f9a2c";
+        const r = render(["--stack", "prod", "--out", out, "--set-secret", `apps.api.secrets.STRIPE_KEY=${value}`]);
+        assert.equal(r.status, 0, r.stderr);
+        for (const text of [r.stdout, r.stderr, ...walk(out).map((f) => fs.readFileSync(f, "utf8"))]) assert.ok(!text.includes(value));
+        assert.ok(resources(out).some((x) => x.name === "api-secrets"));
+    });
+});
+
+describe("offline render of encrypted settings", () => {
+    const stack = `render-encrypted-${process.pid}`;
+    const stackFile = path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`);
+    after(() => fs.rmSync(stackFile, { force: true }));
+
+    it("renders external database mode with the encrypted URL the README tells users to store", async () => {
+        const prod = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prod.yaml"), "utf8");
+        fs.writeFileSync(stackFile, `${prod}  platform:databaseMode: external\n  platform:databaseUrl:\n    secure: AAABAHrGoQ0example0ciphertext\n`);
+        const r = await renderStack(stack);
+        assert.equal((r.outputs.establishedSettings as { databaseMode: string }).databaseMode, "external");
+        assert.ok(r.run.resources.every((x) => x.type !== "kubernetes:postgresql.cnpg.io/v1:Cluster"), "no in-cluster database in external mode");
+    });
+
+    it("names the file and the place of a YAML syntax error", () => {
+        fs.writeFileSync(stackFile, "config:\n  platform:location: [fsn1\n");
+        const r = render(["--stack", stack, "--out", path.join(os.tmpdir(), `never-${process.pid}`)]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, new RegExp(`^Pulumi\\.${stack}\\.yaml: not valid YAML: .* at line 3, column 1`, "m"));
+    });
+});

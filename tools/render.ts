@@ -20,6 +20,7 @@ import { type Cost, describeCost, monthlyCost } from "../policies/rules/cost";
 import { criticalPath, describeCriticalPath } from "./critical-path";
 import { describePlan, planRenders } from "./plan";
 import { checkResources, describeViolations, policyConfig, stackPolicyConfigFile } from "./policy";
+import { clearPreviousRender, writeFailedNote, writeRenderFiles } from "./out-dir";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
@@ -263,22 +264,14 @@ export function assertNoSecrets(texts: Iterable<string>, secrets: ReadonlySet<st
     }
 }
 
-export function writeRender(render: Render, outDir: string): void {
-    fs.rmSync(outDir, { recursive: true, force: true });
-    for (const [rel, text] of render.files) {
-        const file = path.join(outDir, rel);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, text);
-    }
-}
+const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--set <key or path>=<value> ...] [--set-secret <key or path>=<value> ...] [--compare <earlier render dir>]";
 
-const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--set <key>=<value> ...] [--compare <earlier render dir>]";
-
-function parseArgs(argv: string[]): { stack: string; out?: string; compare?: string; overrides: Record<string, string> } {
+function parseArgs(argv: string[]): { stack: string; out?: string; compare?: string; overrides: Record<string, string>; secretOverrides: string[] } {
     let stack: string | undefined;
     let out: string | undefined;
     let compare: string | undefined;
     const overrides: Record<string, string> = {};
+    const secretOverrides: string[] = [];
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--stack" || a === "-s") stack = argv[++i];
@@ -287,12 +280,13 @@ function parseArgs(argv: string[]): { stack: string; out?: string; compare?: str
         else if (a.startsWith("--out=")) out = a.slice(6);
         else if (a === "--compare") compare = argv[++i];
         else if (a.startsWith("--compare=")) compare = a.slice(10);
-        else if (a === "--set") {
-            // Try a variation without editing the stack file: --set agentCount=3
+        else if (a === "--set" || a === "--set-secret") {
+            // Try a variation without editing the stack file: --set agentCount=3, --set apps.api.replicas=5
             const pair = argv[++i] ?? "";
             const eq = pair.indexOf("=");
-            if (eq <= 0) throw new Error(`--set needs key=value, got '${pair}' (${USAGE})`);
+            if (eq <= 0) throw new Error(`${a} needs key=value, got '${pair}' (${USAGE})`);
             overrides[pair.slice(0, eq)] = pair.slice(eq + 1);
+            if (a === "--set-secret") secretOverrides.push(pair.slice(0, eq));
         } else if (a === "--help" || a === "-h") {
             console.log(USAGE);
             process.exit(0);
@@ -300,7 +294,7 @@ function parseArgs(argv: string[]): { stack: string; out?: string; compare?: str
     }
     if (!stack) throw new Error(`missing --stack (${USAGE})`);
     if (compare === "") throw new Error(`--compare needs a directory (${USAGE})`);
-    return { stack, out, compare, overrides };
+    return { stack, out, compare, overrides, secretOverrides };
 }
 
 async function main(): Promise<void> {
@@ -311,13 +305,17 @@ async function main(): Promise<void> {
     const earlier = earlierRender?.resources;
     // Digests are comparable with the earlier render's: its key, else this directory's, else a new one.
     const digestKey = earlierRender?.digestKey ?? readDigestKey(outDir) ?? randomBytes(32).toString("hex");
+    // Before any work: a directory this tool may not empty is refused, untouched.
+    const hadRender = clearPreviousRender(outDir);
     let render: Render;
     try {
         // A credential given with --set is on the command line, not in a stack file: render it as the secret it must be.
-        const secretOverrides = Object.keys(args.overrides).filter((k) => k === "hcloud:token" || (PLAIN_SECRET_SETTINGS as readonly string[]).includes(k.replace(/^platform:/, ""))
-            || /^(platform:)?(databaseUrl|databaseImportUrl)$/.test(k));
+        const secretOverrides = [...args.secretOverrides, ...Object.keys(args.overrides).filter((k) => k === "hcloud:token" || (PLAIN_SECRET_SETTINGS as readonly string[]).includes(k.replace(/^platform:/, ""))
+            || /^(platform:)?(databaseUrl|databaseImportUrl)$/.test(k))];
         render = await renderStack(args.stack, args.overrides, secretOverrides, earlierRender && earlierState(earlierRender), digestKey);
     } catch (err) {
+        // The earlier render's files are gone (they would pass for this config): say why.
+        if (hadRender) writeFailedNote(outDir, args.stack, err instanceof Error ? err.message : String(err));
         if (isConfigError(err)) {
             console.error(err.message);
             process.exit(1);
@@ -336,13 +334,13 @@ async function main(): Promise<void> {
         render.files.set("plan.json", `${JSON.stringify(plan.entries.filter((e) => e.action !== "same"), null, 2)}\n`);
         unsafe = plan.destructive.length > 0;
     }
-    assertNoSecrets([...render.files.values(), summary, planText ?? ""], render.run.secretValues);
-    writeRender(render, outDir);
-    fs.writeFileSync(path.join(outDir, DIGEST_KEY_FILE), `${digestKey}\n`, { mode: 0o600 });
-    console.log(summary);
     // The policy pack over the same resources, under the stack's policy config (npm run policy prints every violation).
     const violations = await checkResources(render.resources, policyConfig(stackPolicyConfigFile(args.stack)));
-    fs.writeFileSync(path.join(outDir, "policy.json"), `${JSON.stringify(violations, null, 2)}\n`);
+    render.files.set("policy.json", `${JSON.stringify(violations, null, 2)}\n`);
+    assertNoSecrets([...render.files.values(), summary, planText ?? ""], render.run.secretValues);
+    render.files.set(DIGEST_KEY_FILE, `${digestKey}\n`);
+    writeRenderFiles(outDir, render.files, new Set([DIGEST_KEY_FILE]));
+    console.log(summary);
     console.log(describeViolations(violations).split("\n").pop());
     if (planText) console.log(`\n${planText}`);
     const cap = render.outputs.monthlyCostCap;
