@@ -138,7 +138,7 @@ describe("plans between renders of the prod stack", () => {
 describe("npm run render -- --compare", () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-cli-"));
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-    const cli = (args: string[]) => run(path.join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [path.join(PROJECT_DIR, "tools", "render.ts"), ...args], { cwd: PROJECT_DIR });
+    const cli = (args: string[]) => run(process.execPath, [path.join(PROJECT_DIR, "tools", "cli.cjs"), "render", ...args], { cwd: PROJECT_DIR });
 
     it("prints the plan, writes plan.json, exits 0 when safe and 2 when it would delete something stateful", () => {
         const earlier = path.join(tmp, "earlier");
@@ -239,7 +239,7 @@ describe("monthly cost", () => {
     it("prints the cost delta of an edit and fails a render above monthlyCostCap", () => {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-cli-"));
         try {
-            const cli = (args: string[]) => run(path.join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [path.join(PROJECT_DIR, "tools", "render.ts"), ...args], { cwd: PROJECT_DIR });
+            const cli = (args: string[]) => run(process.execPath, [path.join(PROJECT_DIR, "tools", "cli.cjs"), "render", ...args], { cwd: PROJECT_DIR });
             const earlier = path.join(tmp, "earlier");
             assert.equal(cli(["--stack", "prod", "--out", earlier]).status, 0);
             const more = cli(["--stack", "prod", "--out", path.join(tmp, "more"), "--compare", earlier, "--set", "agentCount=2"]);

@@ -246,7 +246,7 @@ describe("policy pack", () => {
     });
 
     describe("npm run policy", () => {
-        const cli = (...args: string[]) => run(path.join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [path.join(PROJECT_DIR, "tools", "policy.ts"), ...args], { cwd: PROJECT_DIR });
+        const cli = (...args: string[]) => run(process.execPath, [path.join(PROJECT_DIR, "tools", "cli.cjs"), "policy", ...args], { cwd: PROJECT_DIR });
         let dir: string;
         before(() => {
             dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-cli-"));

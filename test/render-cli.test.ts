@@ -9,10 +9,9 @@ import { renderStack } from "../tools/render";
 import { run } from "./support/binaries";
 import { PROJECT_DIR } from "./support/stack";
 
-const TSX = path.join(PROJECT_DIR, "node_modules", ".bin", "tsx");
-
+/** `npm run render -- ARGS`, as package.json runs it. */
 function render(args: string[]): { status: number; stdout: string; stderr: string } {
-    return run(TSX, [path.join(PROJECT_DIR, "tools", "render.ts"), ...args], { cwd: PROJECT_DIR });
+    return run(process.execPath, [path.join(PROJECT_DIR, "tools", "cli.cjs"), "render", ...args], { cwd: PROJECT_DIR });
 }
 
 function walk(dir: string): string[] {

@@ -207,9 +207,12 @@ async function main(): Promise<void> {
     if (violations.some((v) => v.level === "mandatory")) process.exitCode = 1;
 }
 
-if (require.main === module) {
+/** Runs the command line (tsx, or the bundle tools/cli.cjs builds). */
+export function cli(): void {
     main().catch((err: unknown) => {
         console.error(err instanceof Error ? err.message : err);
         process.exit(1);
     });
 }
+
+if (require.main === module) cli();

@@ -150,7 +150,6 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey 
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
     delete process.env.HCLOUD_TOKEN;
-    const indexPath = path.join(PROJECT_DIR, "index.ts");
     // Fresh program modules per run (tests render several stacks in one process).
     for (const key of Object.keys(require.cache)) {
         if (key.startsWith(PROJECT_DIR) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}tools${path.sep}`)) {
@@ -164,7 +163,8 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey 
             stack,
             config: sc.config,
             secretKeys: sc.secretKeys,
-            program: () => require(indexPath) as Record<string, unknown>,
+            // A static path, so the bundle tools/cli.cjs builds includes the program.
+            program: () => require("../index") as Record<string, unknown>,
             live,
         });
     } finally {
@@ -398,9 +398,12 @@ export function earlierState(earlier: EarlierRender): LiveCloud {
     };
 }
 
-if (require.main === module) {
+/** Runs the command line (tsx, or the bundle tools/cli.cjs builds). */
+export function cli(): void {
     main().catch((err: unknown) => {
         console.error(err instanceof Error ? err.message : err);
         process.exit(1);
     });
 }
+
+if (require.main === module) cli();
