@@ -30,6 +30,15 @@ export interface RegistrySettings {
     readonly password: pulumi.Input<string>;
 }
 
+export interface AppVolume {
+    /** Where the claim is mounted in the app's container (and its migration's). */
+    readonly path: string;
+    /** Requested size, in Gi. */
+    readonly size: string;
+    /** StorageClass of the claim; absent: the platform's retaining class (hetzner mode) or the cluster's default. */
+    readonly storageClass?: string;
+}
+
 export interface AppSettings {
     readonly name: string;
     /** A pinned image reference, or a build that is pushed to the registry. */
@@ -57,7 +66,9 @@ export interface AppSettings {
     readonly healthTimeout: number;
     /** Seconds a new pod may take to become healthy (first boot, cold caches). */
     readonly startupTimeout: number;
-    /** At most one pod at any time (a scheduler): replicas 1, Recreate, no PDB. */
+    /** A persistent volume (SQLite, uploaded files): one claim, one writer, so the app is a singleton. */
+    readonly volume?: AppVolume;
+    /** At most one pod at any time (a scheduler, or an app with a volume): replicas 1, Recreate, no PDB. */
     readonly singleton: boolean;
     /** No port: no Service, Ingress or HTTP probes. */
     readonly worker: boolean;
@@ -126,7 +137,14 @@ const appSchema = z.object({
         target: z.string().optional(),
     }).optional(),
     port: integer(1, 65535).default(APP_DEFAULTS.port),
-    replicas: integer(1, 50).default(APP_DEFAULTS.replicas),
+    // No default here: a singleton (or an app with a volume) runs one pod, the rest APP_DEFAULTS.replicas (replicasOf).
+    replicas: integer(1, 50).optional(),
+    volume: z.object({
+        path: z.string().regex(/^\/[^\s]*[^/\s]$/, "must be an absolute directory such as /data")
+            .refine((p) => p !== "/tmp" && !p.startsWith("/tmp/"), "must not be under /tmp, the pod's scratch space"),
+        size: z.string().regex(/^[1-9]\d*Gi$/, "must be a whole number of Gi, such as 10Gi"),
+        storageClass: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a StorageClass name").optional(),
+    }, { error: "must be { path, size } such as { path: /data, size: 10Gi }" }).strict().optional(),
     cpu: cpuQuantity.default(APP_DEFAULTS.cpu),
     memory: memoryQuantity.default(APP_DEFAULTS.memory),
     env: z.record(z.string().regex(ENV_NAME, "env names must be letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]))
@@ -156,6 +174,11 @@ const appSchema = z.object({
 
 export type RawApp = z.infer<typeof appSchema>;
 
+/** The pods an app runs without an autoscaler: its replicas, else one for a singleton or an app with a volume, else the default. */
+export function replicasOf(a: Pick<RawApp, "replicas" | "singleton" | "volume">): number {
+    return a.replicas ?? (a.singleton || a.volume ? 1 : APP_DEFAULTS.replicas);
+}
+
 /** An example value per app setting: what a fix command sets. */
 const APP_FIELD_EXAMPLES: Readonly<Record<string, string>> = {
     image: "ghcr.io/acme/<app>:1.0.0", "build.context": "examples/api", "build.dockerfile": "Dockerfile", port: String(APP_DEFAULTS.port),
@@ -164,6 +187,7 @@ const APP_FIELD_EXAMPLES: Readonly<Record<string, string>> = {
     shutdownTimeout: String(APP_DEFAULTS.shutdownTimeout), healthTimeout: String(APP_DEFAULTS.healthTimeout), startupTimeout: String(APP_DEFAULTS.startupTimeout),
     singleton: "false", worker: "false", database: "true", databasePasswordVersion: "1",
     "autoscaling.minReplicas": "2", "autoscaling.maxReplicas": "5", "autoscaling.cpuUtilization": "70",
+    "volume.path": "/data", "volume.size": "10Gi", "volume.storageClass": "hcloud-volumes-retain",
 };
 
 /**
@@ -278,15 +302,19 @@ export function appCrossChecks(v: IngressValues, appsAreSecret: boolean, project
         if (app.worker && app.host) {
             add(at("host"), "a worker has no port, so it cannot have a host; drop host or worker", `pulumi config rm --path 'platform:apps.${name}.host'`);
         }
-        if (app.singleton && app.autoscaling) {
-            add(at("autoscaling"), "a singleton runs exactly one pod and cannot autoscale; remove autoscaling or singleton", `pulumi config rm --path 'platform:apps.${name}.autoscaling'`);
-        } else if (app.singleton && app.replicas > 1) {
-            add(at("replicas"), "a singleton runs exactly one pod; remove replicas or singleton", `pulumi config set --path 'platform:apps.${name}.replicas' 1`);
+        // One writer: a volume attaches to one node, and two pods writing one SQLite file corrupt it.
+        const single = app.volume ? "an app with a volume runs exactly one pod (its claim attaches to one node, and two writers would corrupt its data)"
+            : app.singleton ? "a singleton runs exactly one pod" : undefined;
+        if (single && app.autoscaling) {
+            add(at("autoscaling"), `${single} and cannot autoscale`, `pulumi config rm --path 'platform:apps.${name}.autoscaling'`);
+        } else if (single && app.replicas !== undefined && app.replicas > 1) {
+            add(at("replicas"), single, `pulumi config set --path 'platform:apps.${name}.replicas' 1`);
         }
         if (app.autoscaling && app.autoscaling.minReplicas > app.autoscaling.maxReplicas) {
             add(at("autoscaling.minReplicas"), `${app.autoscaling.minReplicas} is above maxReplicas ${app.autoscaling.maxReplicas}`, `pulumi config set --path 'platform:apps.${name}.autoscaling.minReplicas' 2`);
         }
-        if (app.migrationCommand && !app.database && !("DATABASE_DIRECT_URL" in app.secrets)) {
+        // An app with a volume and no database migrates its volume's data in its pod; the others need a direct URL.
+        if (app.migrationCommand && !app.database && !app.volume && !("DATABASE_DIRECT_URL" in app.secrets)) {
             add(at("secrets.DATABASE_DIRECT_URL"),
                 "is required by migrationCommand (or set database: true): migrations take an advisory lock, which does not work through PgBouncer's transaction pooling, so they need a direct database URL",
                 `pulumi config set --secret --path 'platform:apps.${name}.secrets.DATABASE_DIRECT_URL' 'postgresql://...'`);
@@ -310,7 +338,7 @@ export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], 
         image: a.image,
         build: a.build,
         port: a.port,
-        replicas: a.replicas,
+        replicas: replicasOf(a),
         cpu: a.cpu,
         memory: a.memory,
         env: a.env,
@@ -325,7 +353,8 @@ export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], 
         shutdownTimeout: a.shutdownTimeout,
         healthTimeout: a.healthTimeout,
         startupTimeout: a.startupTimeout,
-        singleton: a.singleton,
+        singleton: a.singleton || a.volume !== undefined,
+        volume: a.volume,
         worker: a.worker,
         autoscaling: a.autoscaling,
         database: a.database,

@@ -147,6 +147,8 @@ export interface AppObjectNames {
     readonly migrationSecret: string;
     /** dockerconfigjson credentials for the private registry. */
     readonly pullSecret: string;
+    /** The claim of an app with a volume. */
+    readonly volumeClaim: string;
 }
 
 export function appObjectNames(app: AppSettings): AppObjectNames {
@@ -156,6 +158,7 @@ export function appObjectNames(app: AppSettings): AppObjectNames {
         secret: `${app.name}-secrets`,
         migrationSecret: `${app.name}-migration`,
         pullSecret: "registry-credentials",
+        volumeClaim: `${app.name}-data`,
     };
 }
 
@@ -165,6 +168,32 @@ export interface ImageSource {
     readonly image: pulumi.Input<string>;
     /** The registry needs credentials: pods reference the namespace's pull Secret. */
     readonly pullFromRegistry: boolean;
+}
+
+/**
+ * The group that owns an app volume's files: the kubelet gives the volume this
+ * group (setgid, group-writable) and adds it to the pod's processes, so the
+ * image's non-root user can write whatever its uid.
+ */
+export const VOLUME_FS_GROUP = 10001;
+
+/** An app with a volume that migrates runs the migration in its own pod, on the volume, before the app (a Job elsewhere could not attach it). */
+export function migratesInPod(app: AppSettings): boolean {
+    return app.volume !== undefined && app.migrationCommand !== undefined && !app.database;
+}
+
+/** The claim of an app with a volume: one writer, expandable in place. */
+export function volumeClaim(app: AppSettings, defaultStorageClass: string | undefined): k8s.types.input.core.v1.PersistentVolumeClaim {
+    if (!app.volume) throw new Error(`${app.name} has no volume`);
+    const storageClassName = app.volume.storageClass ?? defaultStorageClass;
+    return {
+        metadata: { name: appObjectNames(app).volumeClaim, namespace: app.name, labels: appLabels(app, "server") },
+        spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(storageClassName ? { storageClassName } : {}),
+            resources: { requests: { storage: app.volume.size } },
+        },
+    };
 }
 
 /** `checksum` may be an output (a digest of secrets). */
@@ -195,6 +224,15 @@ export function deployment(app: AppSettings, source: ImageSource, checksum: pulu
                 },
                 spec: {
                     ...base,
+                    ...(app.volume ? {
+                        // OnRootMismatch: the ownership walk runs once, not on every start of a large volume.
+                        securityContext: { ...base.securityContext, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: "OnRootMismatch" },
+                        volumes: [...(base.volumes as k8s.types.input.core.v1.Volume[]), { name: "data", persistentVolumeClaim: { claimName: names.volumeClaim } }],
+                        // The migration, on the same volume, before the app: the app starts only if it succeeded.
+                        ...(migratesInPod(app) ? {
+                            initContainers: [{ ...volumeContainer(container, app), name: "migrate", command: [...app.migrationCommand ?? []], args: undefined }],
+                        } : {}),
+                    } : {}),
                     terminationGracePeriodSeconds: gracePeriod(app),
                     topologySpreadConstraints: [{
                         maxSkew: 1,
@@ -204,7 +242,7 @@ export function deployment(app: AppSettings, source: ImageSource, checksum: pulu
                         labelSelector: { matchLabels: selector },
                     }],
                     containers: [{
-                        ...container,
+                        ...volumeContainer(container, app),
                         ...(serving ? {
                             ports: [{ name: "http", containerPort: app.port, protocol: "TCP" }],
                             // Startup and liveness ask only "is the process serving?": restarting pods
@@ -222,6 +260,13 @@ export function deployment(app: AppSettings, source: ImageSource, checksum: pulu
             },
         },
     };
+}
+
+/** The container with the app's volume mounted at its path (as is without a volume). */
+function volumeContainer(container: k8s.types.input.core.v1.Container, app: AppSettings): k8s.types.input.core.v1.Container {
+    if (!app.volume) return container;
+    const mounts = (container.volumeMounts ?? []) as k8s.types.input.core.v1.VolumeMount[];
+    return { ...container, volumeMounts: [...mounts, { name: "data", mountPath: app.volume.path }] };
 }
 
 export const MIGRATION_URL_KEY = "DATABASE_URL";

@@ -11,7 +11,7 @@ import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
 import {
     acmeSolverPolicy, appLabels, appObjectNames, configChecksum, configMapData, ControllerPods, denyMetadataPolicy, deployment,
     dockerConfigJson, horizontalPodAutoscaler, ImageSource, ingress, ingressPolicy, IngressOptions, JOB_TIMEOUTS, MIGRATION_URL_KEY,
-    migrationJob, migrationJobName, podDisruptionBudget, registryHost, rolloutTimeouts, service,
+    migratesInPod, migrationJob, migrationJobName, podDisruptionBudget, registryHost, rolloutTimeouts, service, volumeClaim,
 } from "./app-render";
 
 export interface AppArgs {
@@ -27,6 +27,10 @@ export interface AppArgs {
     readonly ingressDependsOn?: pulumi.Input<pulumi.Resource>[];
     /** For an app with `database: true`: its URLs (secret) and what must be ready before its Secret changes. */
     readonly database?: AppDatabase;
+    /** StorageClass of an app volume that names none: the platform's retaining class (hetzner mode); absent, the cluster's default. */
+    readonly volumeStorageClass?: string;
+    /** What an app volume waits for (the CSI driver and StorageClass). */
+    readonly volumeDependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** A built image is pushed for linux/amd64 (Hetzner's x86 servers), whatever machine runs `pulumi up`. */
@@ -58,7 +62,8 @@ export class App extends pulumi.ComponentResource {
                     ...(args.database ? { [DATABASE_CLIENT_LABEL]: "true" } : {}),
                 },
             },
-        }, k8sOpts);
+            // Deleting the namespace would delete the app volume's claim with it (and, on a deleting class, its data).
+        }, app.volume ? { ...k8sOpts, protect: true, retainOnDelete: true } : k8sOpts);
         const inNs = { ...k8sOpts, dependsOn: [ns] };
 
         const env = configMapData(app);
@@ -100,7 +105,18 @@ export class App extends pulumi.ComponentResource {
         const source: ImageSource = { image: this.image, pullFromRegistry: args.registry !== undefined };
 
         const rolloutDependsOn: pulumi.Resource[] = [...podDependsOn];
-        if (app.migrationCommand) {
+        if (app.volume) {
+            // The app's data: never deleted by Pulumi (protect), and kept in the cluster if the app is removed (retainOnDelete).
+            // Its await (pulumi-kubernetes >= 4.27, #4181): Pending is ready on create with WaitForFirstConsumer, Bound on update.
+            rolloutDependsOn.push(new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, volumeClaim(app, args.volumeStorageClass), {
+                ...inNs,
+                dependsOn: [ns, ...(args.volumeDependsOn ?? [])],
+                protect: true,
+                retainOnDelete: true,
+            }));
+        }
+        // An app with a volume and no database migrates in its own pod (migratesInPod); others in a Job first.
+        if (app.migrationCommand && !migratesInPod(app)) {
             const directUrl = args.database?.directUrl ?? userDirectUrl;
             if (directUrl === undefined) throw new Error(`${app.name}: migrationCommand needs a direct database URL`);
             const migrationSecret = new k8s.core.v1.Secret(`${name}-migration-secrets`, {

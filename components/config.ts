@@ -15,7 +15,7 @@ import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { boolean, ConfigProblem, cron, dnsName, editDistance, fromJson, integer, s3Endpoint } from "./config-schema";
-import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
+import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, replicasOf, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
 import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
@@ -549,7 +549,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
         name,
         database: a.database,
         // Worst case: every replica (or the autoscaler's maximum) plus one surging during a rollout.
-        maxPods: (a.autoscaling?.maxReplicas ?? a.replicas) + (a.singleton ? 0 : 1),
+        maxPods: (a.autoscaling?.maxReplicas ?? replicasOf(a)) + (a.singleton || a.volume ? 0 : 1),
         env: a.env,
         secretNames: Object.keys(a.secrets),
     })), raw.isSecret?.("databaseUrl") ?? true, raw.isSecret?.("databaseImportUrl") ?? true));

@@ -31,6 +31,8 @@ export interface EstablishedSettings {
     readonly postgresStorage?: string;
     readonly postgresMajor?: number;
     readonly backupStorage?: string;
+    /** Each app volume: its size and the StorageClass it was created on (absent: the default). */
+    readonly appVolumes?: Readonly<Record<string, { readonly size: string; readonly storageClass?: string }>>;
 }
 
 /** The settings to export after this run. */
@@ -49,6 +51,12 @@ export function establishedSettings(config: PlatformConfig): EstablishedSettings
             cnpgOperator: db.operator,
             ...(config.mode === "existing" && db.storageClass !== undefined ? { postgresStorageClass: db.storageClass } : {}),
             postgresStorage: db.storage, postgresMajor: db.major, backupStorage: db.backup.storage,
+        } : {}),
+        ...(config.apps.some((a) => a.volume) ? {
+            appVolumes: Object.fromEntries(config.apps.filter((a) => a.volume).map((a) => [a.name, {
+                size: a.volume?.size ?? "",
+                ...(a.volume?.storageClass !== undefined ? { storageClass: a.volume.storageClass } : {}),
+            }])),
         } : {}),
     };
 }
@@ -115,6 +123,21 @@ export function establishedSettingsProblems(config: PlatformConfig, earlier: Est
         const after = typeof now[field] === "string" ? gib(now[field] as string) : undefined;
         if (before !== undefined && after !== undefined && after < before) {
             add(field, `${what} ${field === "backupStorage" ? "is" : "are"} ${String(earlier[field])}; a volume cannot shrink (${why})`, `pulumi config set platform:${field} ${String(earlier[field])}`);
+        }
+    }
+    for (const [app, before] of Object.entries(earlier.appVolumes ?? {})) {
+        const after = now.appVolumes?.[app];
+        if (!after) continue;
+        const [was, is] = [gib(before.size), gib(after.size)];
+        if (was !== undefined && is !== undefined && is < was) {
+            add(`apps.${app}.volume.size`, `the volume is ${before.size}; a volume cannot shrink (Kubernetes refuses it). To use less, copy the data to a new app volume`,
+                `pulumi config set --path 'platform:apps.${app}.volume.size' ${before.size}`);
+        }
+        if (before.storageClass !== after.storageClass) {
+            add(`apps.${app}.volume.storageClass`, `the volume was created on ${before.storageClass === undefined ? "the default StorageClass" : `StorageClass '${before.storageClass}'`}; `
+                + "a claim's class cannot change (the claim, and its data, would be replaced)",
+                before.storageClass === undefined ? `pulumi config rm --path 'platform:apps.${app}.volume.storageClass'`
+                    : `pulumi config set --path 'platform:apps.${app}.volume.storageClass' ${before.storageClass}`);
         }
     }
     if (earlier.postgresMajor !== undefined && now.postgresMajor !== undefined && now.postgresMajor < earlier.postgresMajor) {

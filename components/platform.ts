@@ -52,6 +52,8 @@ export function createPlatform(config: PlatformConfig): Platform {
         provider: base.k8sProvider,
         ingressDependsOn: ingress.ready,
         database: app.database ? databases[app.name] : undefined,
+        volumeStorageClass: base.retainStorageClass,
+        volumeDependsOn: base.addons?.ready,
     }));
     return { ...base, apps };
 }

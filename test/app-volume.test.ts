@@ -1,0 +1,102 @@
+// Apps with a persistent volume (seed 002's SQLite app): a protected, retained
+// claim mounted at its path, one pod with Recreate rollouts, the migration in
+// the pod before the app on the same volume, and the edits that would lose
+// data refused.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { isConfigError } from "../components/config";
+import { VOLUME_FS_GROUP } from "../components/app-render";
+import { checkResources, policyConfig, stackPolicyConfigFile } from "../tools/policy";
+import { earlierState, type Render } from "../tools/render";
+import { planRenders } from "../tools/plan";
+import { one, ofType, render } from "./support/stack";
+
+// Fixtures are arbitrary Kubernetes JSON: no narrower type exists for them.
+type Json = Record<string, any>;
+
+const NOTES = { image: "ghcr.io/acme/notes:1.4.2", host: "notes.example.com", volume: { path: "/data", size: "10Gi" }, migrationCommand: ["/app/notes", "migrate"] };
+/** The stack's apps replaced by one app `notes`. */
+const withNotes = (notes: Record<string, unknown>) => ({ "platform:apps": JSON.stringify({ notes }) });
+
+async function problemKeys(stack: string, overrides: Record<string, string>, live?: Parameters<typeof render>[3]): Promise<string[]> {
+    try {
+        await render(stack, overrides, [], live);
+        return [];
+    } catch (err) {
+        assert.ok(isConfigError(err), String(err));
+        return err.problems.map((p) => p.key);
+    }
+}
+
+describe("an app with a volume", () => {
+    let prod: Render;
+    it("renders a protected, retained claim on the retaining class, in a protected namespace", async () => {
+        prod = await render("prod", withNotes(NOTES));
+        const claim = one(prod, "kubernetes:core/v1:PersistentVolumeClaim", "notes-data");
+        assert.ok(claim.protect && claim.retainOnDelete);
+        assert.deepEqual((claim.inputs as Json).spec, { accessModes: ["ReadWriteOnce"], storageClassName: "hcloud-volumes-retain", resources: { requests: { storage: "10Gi" } } });
+        const ns = one(prod, "kubernetes:core/v1:Namespace", "notes-ns");
+        assert.ok(ns.protect && ns.retainOnDelete, "deleting the namespace would delete the claim");
+        // Existing mode: the cluster's default class, or the one the app names.
+        const local = await render("local", withNotes({ ...NOTES, volume: { ...NOTES.volume, storageClass: "local-path" } }));
+        assert.equal((one(local, "kubernetes:core/v1:PersistentVolumeClaim", "notes-data").inputs as Json).spec.storageClassName, "local-path");
+        const localDefault = await render("local", withNotes(NOTES));
+        assert.equal((one(localDefault, "kubernetes:core/v1:PersistentVolumeClaim", "notes-data").inputs as Json).spec.storageClassName, undefined);
+    });
+
+    it("runs one pod, stopped before the next starts, writable by the non-root user at the path, the rest read-only", () => {
+        const d = one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json;
+        assert.equal(d.spec.replicas, 1);
+        assert.deepEqual(d.spec.strategy, { type: "Recreate" });
+        const pod = d.spec.template.spec;
+        assert.equal(pod.securityContext.fsGroup, VOLUME_FS_GROUP);
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.deepEqual(pod.volumes.find((v: Json) => v.name === "data"), { name: "data", persistentVolumeClaim: { claimName: "notes-data" } });
+        const [app] = pod.containers;
+        assert.ok(app.volumeMounts.some((m: Json) => m.name === "data" && m.mountPath === "/data"));
+        assert.equal(app.securityContext.readOnlyRootFilesystem, true);
+        assert.equal(ofType(prod, "kubernetes:policy/v1:PodDisruptionBudget").filter((p) => p.name.startsWith("notes")).length, 0, "no PDB for a singleton");
+        // The Deployment waits for its claim.
+        const claim = one(prod, "kubernetes:core/v1:PersistentVolumeClaim", "notes-data");
+        assert.ok(one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").dependencies?.includes(claim.urn));
+    });
+
+    it("migrates in its own pod, on the volume, before the app (no Job that could not attach it)", () => {
+        const pod = (one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json).spec.template.spec;
+        assert.equal(pod.initContainers.length, 1);
+        const [migrate] = pod.initContainers;
+        assert.equal(migrate.name, "migrate");
+        assert.deepEqual(migrate.command, ["/app/notes", "migrate"]);
+        assert.equal(migrate.image, pod.containers[0].image);
+        assert.ok(migrate.volumeMounts.some((m: Json) => m.name === "data" && m.mountPath === "/data"));
+        assert.equal(migrate.readinessProbe, undefined);
+        assert.equal(ofType(prod, "kubernetes:batch/v1:Job").filter((j) => j.name.startsWith("notes")).length, 0);
+    });
+
+    it("passes the policy pack (restricted pods, protected data, singleton rules)", async () => {
+        const violations = await checkResources(prod.resources, policyConfig(stackPolicyConfigFile("prod")));
+        assert.deepEqual(violations.filter((v) => v.level === "mandatory").map((v) => `${v.policy} ${v.name}`), []);
+    });
+
+    it("refuses what a single-writer volume cannot do, naming the key", async () => {
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, replicas: 3 })), ["platform:apps.notes.replicas"]);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, autoscaling: { minReplicas: 1, maxReplicas: 3 } })), ["platform:apps.notes.autoscaling"]);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, volume: { path: "/tmp/db", size: "10Gi" } })), ["platform:apps.notes.volume.path"]);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, volume: { path: "/data", size: "10GB" } })), ["platform:apps.notes.volume.size"]);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, volume: { path: "/data" } })), ["platform:apps.notes.volume.size"]);
+        // One pod is what it runs; saying so is fine.
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, replicas: 1 })), []);
+    });
+
+    it("grows in place and refuses to shrink or change class on a deployed stack", async () => {
+        const live = earlierState({ resources: prod.resources, outputs: prod.outputs });
+        const bigger = await render("prod", withNotes({ ...NOTES, volume: { ...NOTES.volume, size: "20Gi" } }), [], live);
+        const plan = planRenders(prod.resources, bigger.resources);
+        const claim = plan.entries.find((e) => e.name === "notes-data");
+        assert.equal(claim?.action, "update");
+        assert.deepEqual(claim?.paths, ["spec.resources.requests.storage"]);
+        assert.equal(plan.destructive.length, 0);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, volume: { ...NOTES.volume, size: "5Gi" } }), live), ["platform:apps.notes.volume.size"]);
+        assert.deepEqual(await problemKeys("prod", withNotes({ ...NOTES, volume: { ...NOTES.volume, storageClass: "hcloud-volumes" } }), live), ["platform:apps.notes.volume.storageClass"]);
+    });
+});
