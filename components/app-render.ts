@@ -173,7 +173,9 @@ export interface ImageSource {
 /**
  * The group that owns an app volume's files: the kubelet gives the volume this
  * group (setgid, group-writable) and adds it to the pod's processes, so the
- * image's non-root user can write whatever its uid.
+ * image's non-root user can write whatever its uid. Hetzner's CSI driver asks
+ * for that on every volume (hetznercloud/csi-driver chart/templates/core/
+ * csidriver.yaml: fsGroupPolicy File).
  */
 export const VOLUME_FS_GROUP = 10001;
 
