@@ -33,13 +33,17 @@ export function fromJson<T extends z.ZodType>(schema: T) {
     }, schema);
 }
 
-/** The five cron fields with their ranges and names (as Kubernetes' CronJob and k3s's etcd-snapshot-schedule-cron read them, robfig/cron). */
+/**
+ * The five cron fields with their ranges and names, as Kubernetes' CronJob and
+ * k3s's etcd-snapshot-schedule-cron parse them (robfig/cron spec.go bounds:
+ * day of week is 0-6, so Vixie cron's 7 for Sunday is refused).
+ */
 const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[] }[] = [
     { name: "minute", min: 0, max: 59 },
     { name: "hour", min: 0, max: 23 },
     { name: "day of month", min: 1, max: 31 },
     { name: "month", min: 1, max: 12, names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] },
-    { name: "day of week", min: 0, max: 7, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] },
+    { name: "day of week", min: 0, max: 6, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] },
 ];
 
 /** What is wrong with a 5-field cron expression, or undefined when it is valid. */

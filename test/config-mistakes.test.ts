@@ -87,6 +87,8 @@ const MISTAKES: Record<string, readonly Mistake[]> = {
         { stack: "prod", set: { etcdSnapshotSchedule: "0 25 * * *" }, keys: ["platform:etcdSnapshotSchedule"], only: true },
         { stack: "prod", set: { backupSchedule: "61 3 * * *" }, keys: ["platform:backupSchedule"], only: true },
         { stack: "prod", set: { restoreDrillSchedule: "0 5 * * 8" }, keys: ["platform:restoreDrillSchedule"], only: true },
+        // robfig/cron (CronJob, k3s) takes 0-6: Vixie cron's 7 for Sunday is refused by the API server.
+        { stack: "prod", set: { restoreDrillSchedule: "0 5 * * 7" }, keys: ["platform:restoreDrillSchedule"], only: true },
         { stack: "prod", set: { backupSchedule: "0 3 32 * *" }, keys: ["platform:backupSchedule"], only: true },
         { stack: "prod", set: { backupSchedule: "0 3 * 13 *" }, keys: ["platform:backupSchedule"], only: true },
         { stack: "prod", set: { backupSchedule: "5-1 * * * *" }, keys: ["platform:backupSchedule"], only: true },
