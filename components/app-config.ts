@@ -6,6 +6,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { CREDENTIAL_NAME } from "../policies/rules/secrets";
+import { isPinnedImage } from "../policies/rules/workloads";
 import { boolean, ConfigProblem, cpuQuantity, dnsName, editDistance, fromJson, integer } from "./config-schema";
 
 export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
@@ -110,13 +111,6 @@ const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, "must be a memory quanti
  */
 const IMAGE_REFERENCE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 
-/** A reference that names exactly one image: a tag other than latest, or a digest. */
-export function isPinnedImage(ref: string): boolean {
-    if (/@sha256:[0-9a-f]{64}$/.test(ref)) return true;
-    const lastSegment = ref.split("/").pop() ?? "";
-    const tag = lastSegment.includes(":") ? lastSegment.split(":").pop() : undefined;
-    return tag !== undefined && tag !== "" && tag !== "latest";
-}
 
 const stringList = z.array(z.string().min(1), { error: "must be a list of strings, such as [\"node\", \"dist/migrate.js\"]" }).min(1, "must not be empty");
 

@@ -3,12 +3,17 @@ import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } 
 import { checkPodSecurity } from "./pod-security";
 import { type Container, configMapsOf, envValue, goDurationSeconds, namespaceOf, podSpecOf, podTemplateOf, workloadContainers } from "./pods";
 
-/** A tag that names a release: not `latest`, not absent (which means latest). */
-function isPinned(image: string): boolean {
-    if (/@sha256:[0-9a-f]{64}$/.test(image)) return true;
-    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+/**
+ * A reference that names exactly one image: a digest, or a tag other than
+ * `latest` (no tag, or an empty one, means latest). The program's
+ * apps.<name>.image check uses this too.
+ */
+export function isPinnedImage(ref: string): boolean {
+    if (/@sha256:[0-9a-f]{64}$/.test(ref)) return true;
+    const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
     const colon = lastSegment.indexOf(":");
-    return colon > 0 && lastSegment.slice(colon + 1) !== "latest";
+    const tag = colon > 0 ? lastSegment.slice(colon + 1) : "";
+    return tag !== "" && tag !== "latest";
 }
 
 export const pinnedImages: ResourceValidationPolicy = {
@@ -19,7 +24,7 @@ export const pinnedImages: ResourceValidationPolicy = {
     remediationSteps: "Set the image to a release tag (app:1.4.2) or a digest (app@sha256:...); the platform's apps.<name>.image refuses `latest` already.",
     validateResource: (args, reportViolation) => {
         for (const c of workloadContainers(args.type, args.props)) {
-            if (typeof c.image === "string" && !isPinned(c.image)) {
+            if (typeof c.image === "string" && !isPinnedImage(c.image)) {
                 reportViolation(`container '${c.name ?? "?"}' has an image that is not pinned to a release tag or digest`);
             }
         }
