@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { CREDENTIAL_NAME } from "../policies/rules/secrets";
 import { isPinnedImage } from "../policies/rules/workloads";
-import { boolean, ConfigProblem, cpuQuantity, dnsName, editDistance, fromJson, integer } from "./config-schema";
+import { boolean, ConfigProblem, cpuQuantity, cron, dnsName, editDistance, fromJson, integer } from "./config-schema";
 
 export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
@@ -38,6 +38,8 @@ export interface AppVolume {
     readonly size: string;
     /** StorageClass of the claim; absent: the platform's retaining class (hetzner mode) or the cluster's default. */
     readonly storageClass?: string;
+    /** Snapshots to the platform's backup bucket (backupS3*), when the stack has one. */
+    readonly backup: { readonly schedule: string; readonly keepDays: number };
 }
 
 export interface AppSettings {
@@ -94,6 +96,9 @@ export const APP_DEFAULTS = {
 } as const;
 
 
+/** An app volume's snapshots: hourly, kept a week. */
+export const VOLUME_BACKUP_DEFAULTS = { schedule: "0 * * * *", keepDays: 7 } as const;
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function seconds(min: number, max: number) {
@@ -138,6 +143,11 @@ const appSchema = z.object({
             .refine((p) => p !== "/tmp" && !p.startsWith("/tmp/"), "must not be under /tmp, the pod's scratch space"),
         size: z.string().regex(/^[1-9]\d*Gi$/, "must be a whole number of Gi, such as 10Gi"),
         storageClass: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a StorageClass name").optional(),
+        // The schedule is the recovery point: at most one interval (plus a run) of writes is lost.
+        backup: z.object({
+            schedule: cron.default(VOLUME_BACKUP_DEFAULTS.schedule),
+            keepDays: integer(1, 3650).default(VOLUME_BACKUP_DEFAULTS.keepDays),
+        }, { error: "must be { schedule, keepDays } such as { schedule: '0 * * * *', keepDays: 7 }" }).strict().optional(),
     }, { error: "must be { path, size } such as { path: /data, size: 10Gi }" }).strict().optional(),
     cpu: cpuQuantity.default(APP_DEFAULTS.cpu),
     memory: memoryQuantity.default(APP_DEFAULTS.memory),
@@ -182,6 +192,7 @@ const APP_FIELD_EXAMPLES: Readonly<Record<string, string>> = {
     singleton: "false", worker: "false", database: "true", databasePasswordVersion: "1",
     "autoscaling.minReplicas": "2", "autoscaling.maxReplicas": "5", "autoscaling.cpuUtilization": "70",
     "volume.path": "/data", "volume.size": "10Gi", "volume.storageClass": "hcloud-volumes-retain",
+    "volume.backup.schedule": `'${VOLUME_BACKUP_DEFAULTS.schedule}'`, "volume.backup.keepDays": String(VOLUME_BACKUP_DEFAULTS.keepDays),
 };
 
 /**
@@ -348,7 +359,7 @@ export function toAppSettings(v: Required<Pick<IngressValues, "apps">>["apps"], 
         healthTimeout: a.healthTimeout,
         startupTimeout: a.startupTimeout,
         singleton: a.singleton || a.volume !== undefined,
-        volume: a.volume,
+        volume: a.volume && { ...a.volume, backup: a.volume.backup ?? VOLUME_BACKUP_DEFAULTS },
         worker: a.worker,
         autoscaling: a.autoscaling,
         database: a.database,

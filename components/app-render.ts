@@ -22,7 +22,7 @@ export const JOB_TIMEOUTS = { create: "20m", update: "20m" };
 export const CHECKSUM_ANNOTATION = "platform.io/config-checksum";
 export const METADATA_ADDRESS = "169.254.169.254/32";
 
-export function appLabels(app: AppSettings, component: "server" | "worker" | "migration"): Record<string, string> {
+export function appLabels(app: AppSettings, component: "server" | "worker" | "migration" | "volume-backup" | "volume-restore"): Record<string, string> {
     return {
         "app.kubernetes.io/name": app.name,
         "app.kubernetes.io/instance": app.name,
@@ -106,6 +106,42 @@ function httpProbe(app: AppSettings, path: string, periodSeconds: number, failur
     };
 }
 
+export interface ScheduledJob {
+    readonly schedule: string;
+    /** A suspended CronJob never runs on its own: a template for `kubectl create job --from=cronjob/...`. */
+    readonly suspend?: boolean;
+    readonly labels: Record<string, string>;
+    readonly pod: PodSpec;
+    /** The whole run's limit (Job activeDeadlineSeconds). */
+    readonly deadlineSeconds: number;
+    /** Retries of a failed run (default 1). */
+    readonly backoffLimit?: number;
+    /** Seconds a finished Job (and its pod) is kept; default: until the history limits. */
+    readonly ttlSecondsAfterFinished?: number;
+}
+
+/** A CronJob of the platform's: UTC, never two runs at once, a missed run still starts within the hour. */
+export function cronJobSpec(c: ScheduledJob): k8s.types.input.batch.v1.CronJobSpec {
+    return {
+        schedule: c.schedule,
+        suspend: c.suspend ?? false,
+        timeZone: "Etc/UTC",
+        concurrencyPolicy: "Forbid",
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 5,
+        jobTemplate: {
+            metadata: { labels: c.labels },
+            spec: {
+                backoffLimit: c.backoffLimit ?? 1,
+                activeDeadlineSeconds: c.deadlineSeconds,
+                ...(c.ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished: c.ttlSecondsAfterFinished } : {}),
+                template: { metadata: { labels: c.labels }, spec: c.pod },
+            },
+        },
+    };
+}
+
 /** The container security context of the restricted Pod Security Standard. */
 export const RESTRICTED_CONTAINER = {
     allowPrivilegeEscalation: false,
@@ -178,6 +214,12 @@ export interface ImageSource {
  * csidriver.yaml: fsGroupPolicy File).
  */
 export const VOLUME_FS_GROUP = 10001;
+/**
+ * The user every process on an app volume runs as (the app, its migration, the
+ * backup and the restore), whatever the image declares: files written by one
+ * are writable by the others, and a restored file belongs to the app.
+ */
+export const VOLUME_USER = 10001;
 
 /** An app with a volume that migrates runs the migration in its own pod, on the volume, before the app (a Job elsewhere could not attach it). */
 export function migratesInPod(app: AppSettings): boolean {
@@ -228,7 +270,7 @@ export function deployment(app: AppSettings, source: ImageSource, checksum: pulu
                     ...base,
                     ...(app.volume ? {
                         // OnRootMismatch: the ownership walk runs once, not on every start of a large volume.
-                        securityContext: { ...base.securityContext, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: "OnRootMismatch" },
+                        securityContext: { ...base.securityContext, runAsUser: VOLUME_USER, runAsGroup: VOLUME_FS_GROUP, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: "OnRootMismatch" },
                         volumes: [...(base.volumes as k8s.types.input.core.v1.Volume[]), { name: "data", persistentVolumeClaim: { claimName: names.volumeClaim } }],
                         // The migration, on the same volume, before the app: the app starts only if it succeeded.
                         ...(migratesInPod(app) ? {

@@ -7,7 +7,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { AppSettings, RegistrySettings } from "./app-config";
+import { volumeBackupCronJob, volumeBackupNames, volumeRestoreCronJob, volumeScriptsData } from "./app-volume-backup";
 import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
+import type { S3Settings } from "./database-config";
+import { S3_CREDENTIAL_KEYS } from "./object-storage";
 import {
     acmeSolverPolicy, appLabels, appObjectNames, configChecksum, configMapData, ControllerPods, denyMetadataPolicy, deployment,
     dockerConfigJson, horizontalPodAutoscaler, ImageSource, ingress, ingressPolicy, IngressOptions, JOB_TIMEOUTS, MIGRATION_URL_KEY,
@@ -31,6 +34,8 @@ export interface AppArgs {
     readonly volumeStorageClass?: string;
     /** What an app volume waits for (the CSI driver and StorageClass). */
     readonly volumeDependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** The platform's backup bucket: an app volume's snapshots go there. */
+    readonly backupBucket?: S3Settings;
 }
 
 /** A built image is pushed for linux/amd64 (Hetzner's x86 servers), whatever machine runs `pulumi up`. */
@@ -108,12 +113,14 @@ export class App extends pulumi.ComponentResource {
         if (app.volume) {
             // The app's data: never deleted by Pulumi (protect), and kept in the cluster if the app is removed (retainOnDelete).
             // Its await (pulumi-kubernetes >= 4.27, #4181): Pending is ready on create with WaitForFirstConsumer, Bound on update.
-            rolloutDependsOn.push(new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, volumeClaim(app, args.volumeStorageClass), {
+            const claim = new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, volumeClaim(app, args.volumeStorageClass), {
                 ...inNs,
                 dependsOn: [ns, ...(args.volumeDependsOn ?? [])],
                 protect: true,
                 retainOnDelete: true,
-            }));
+            });
+            rolloutDependsOn.push(claim);
+            if (args.backupBucket) this.volumeBackups(name, app, args.backupBucket, { ...inNs, dependsOn: [ns, claim] });
         }
         // An app with a volume and no database migrates in its own pod (migratesInPod); others in a Job first.
         if (app.migrationCommand && !migratesInPod(app)) {
@@ -160,6 +167,23 @@ export class App extends pulumi.ComponentResource {
         }
 
         this.registerOutputs({ namespace: this.namespace, image: this.image, url: this.url });
+    }
+
+    /** The volume's scheduled snapshots to the bucket, and the restore Job's template. */
+    private volumeBackups(name: string, app: AppSettings, bucket: S3Settings, opts: pulumi.CustomResourceOptions): void {
+        const names = volumeBackupNames(app);
+        const scripts = new k8s.core.v1.ConfigMap(`${name}-volume-scripts`, {
+            metadata: { name: names.scripts, namespace: app.name, labels: appLabels(app, "volume-backup") },
+            data: volumeScriptsData(),
+        }, opts);
+        const credentials = new k8s.core.v1.Secret(`${name}-volume-backup-s3`, {
+            metadata: { name: names.credentials, namespace: app.name, labels: appLabels(app, "volume-backup") },
+            type: "Opaque",
+            stringData: { [S3_CREDENTIAL_KEYS.accessKey]: bucket.accessKey, [S3_CREDENTIAL_KEYS.secretKey]: pulumi.secret(bucket.secretKey) },
+        }, opts);
+        const dependsOn = [...(opts.dependsOn as pulumi.Resource[]), scripts, credentials];
+        new k8s.batch.v1.CronJob(`${name}-volume-backup`, volumeBackupCronJob(app, bucket), { ...opts, dependsOn });
+        new k8s.batch.v1.CronJob(`${name}-volume-restore`, volumeRestoreCronJob(app, bucket), { ...opts, dependsOn });
     }
 
     private resolveImage(name: string, args: AppArgs): pulumi.Output<string> {

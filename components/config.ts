@@ -121,6 +121,8 @@ export interface WorkloadSettings {
     readonly database?: DatabaseSettings;
     /** EUR per month the offline plan may not exceed (Hetzner list prices); absent: no cap. */
     readonly monthlyCostCap?: number;
+    /** The backup bucket (backupS3*): the database's dumps, WAL and base backups, and the app volumes' snapshots. */
+    readonly backupBucket?: S3Settings;
 }
 
 export type PlatformConfig = WorkloadSettings & (
@@ -456,10 +458,16 @@ const APPLIES_ONLY: readonly { keys: readonly string[]; when: (s: Partial<RawSet
     {
         keys: ["postgresInstances", "postgresMajor", "cnpgOperator", "postgresStorageClass", "databaseImportUrl", "postgresStorage", "postgresCpu", "postgresMemory",
             "postgresMaxConnections", "pgbouncerPoolSize", "pgbouncerReservePool", "pgbouncerMaxClientConn", "pgbouncerReplicas", "backupSchedule", "backupRetentionDays",
-            "backupStorage", "backupS3Bucket", "backupS3Endpoint", "backupS3Region", "backupS3AccessKey", "backupS3SecretKey", "restoreDrillSchedule", "restoreDrillCheckQuery"],
+            "backupStorage", "restoreDrillSchedule", "restoreDrillCheckQuery"],
         when: (s) => s.databaseMode !== "external",
         where: "with the in-cluster database (databaseMode cluster)",
         // A stack that moves to a managed database keeps them for the way back.
+        refused: false,
+    },
+    {
+        keys: ["backupS3Bucket", "backupS3Endpoint", "backupS3Region", "backupS3AccessKey", "backupS3SecretKey"],
+        when: (s) => s.databaseMode !== "external" || Object.values(s.apps ?? {}).some((a) => a.volume !== undefined),
+        where: "with the in-cluster database (databaseMode cluster) or an app volume",
         refused: false,
     },
 ];
@@ -545,6 +553,15 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
     problems.push(...crossChecks(valid as Partial<RawSettings>, raw));
     problems.push(...appCrossChecks(valid, raw.isSecret?.("apps") ?? true, raw.projectDir));
     const apps = (valid as Partial<RawSettings>).apps ?? {};
+    const bucketKeys = ["backupS3Bucket", "backupS3AccessKey", "backupS3SecretKey"] as const;
+    const missingBucketKeys = bucketKeys.filter((k) => raw.values[k] === undefined);
+    for (const [name, app] of Object.entries(apps)) {
+        // Asked for backups explicitly: refused without a bucket (without `backup`, a warning at `pulumi up`).
+        if (app.volume?.backup !== undefined && missingBucketKeys.length > 0) {
+            problems.push({ key: qualify(`apps.${name}.volume.backup`), message: `needs the platform's backup bucket, where the snapshots go: set ${missingBucketKeys.join(", ")}`,
+                fix: missingBucketKeys.map((k) => FIXES[k]).join(" && ") });
+        }
+    }
     problems.push(...databaseCrossChecks(valid, Object.entries(apps).map(([name, a]) => ({
         name,
         database: a.database,
@@ -572,6 +589,13 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             : undefined,
         database: Object.values(s.apps).some((a) => a.database) ? toDatabaseSettings(s) : undefined,
         monthlyCostCap: s.monthlyCostCap,
+        backupBucket: s.backupS3Bucket && s.backupS3AccessKey && s.backupS3SecretKey ? {
+            endpoint: s.backupS3Endpoint,
+            bucket: s.backupS3Bucket,
+            region: s.backupS3Region,
+            accessKey: s.backupS3AccessKey,
+            secretKey: s.backupS3SecretKey,
+        } : undefined,
     };
 
     const name = s.clusterName ?? dnsSafe(raw.stack);
@@ -648,12 +672,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
         isSecret: isConfigSecret ? (key) => isConfigSecret(`${prefix}${key}`) : undefined,
     });
     for (const w of ignoredSettings(values, rawSchema.parse(values), false)) pulumi.log.warn(`${w.key}: ${w.message} (${w.fix})`);
+    for (const app of parsed.apps.filter((a) => a.volume !== undefined && parsed.backupBucket === undefined)) {
+        pulumi.log.warn(`${qualify(`apps.${app.name}.volume`)}: is not backed up: the stack has no backup bucket (set backupS3Bucket, backupS3AccessKey and backupS3SecretKey); its data is only as safe as the volume`);
+    }
     const secret = (value: pulumi.Input<string>) => pulumi.secret(value);
     const apps = parsed.apps.map((app) => ({
         ...app,
         secrets: Object.fromEntries(Object.entries(app.secrets).map(([k, v]) => [k, secret(v)])),
     }));
     const registry = parsed.registry && { ...parsed.registry, password: secret(parsed.registry.password) };
+    const backupBucket = parsed.backupBucket && { ...parsed.backupBucket, secretKey: secret(parsed.backupBucket.secretKey) };
     const db = parsed.database;
     const database = db === undefined ? undefined
         : db.mode === "external" ? { ...db, url: secret(db.url) }
@@ -664,7 +692,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
             };
     if (parsed.mode === "existing") {
         const kubeconfig = parsed.cluster.kubeconfig === undefined ? undefined : secret(parsed.cluster.kubeconfig);
-        return { ...parsed, apps, registry, database, cluster: { ...parsed.cluster, kubeconfig } };
+        return { ...parsed, apps, registry, database, backupBucket, cluster: { ...parsed.cluster, kubeconfig } };
     }
     const s3 = parsed.cluster.etcdSnapshots.s3;
     return {
@@ -672,6 +700,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
         apps,
         registry,
         database,
+        backupBucket,
         cluster: {
             ...parsed.cluster,
             hcloudToken: secret(parsed.cluster.hcloudToken),

@@ -175,6 +175,11 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
             }
         }
     }
+    // The bucket is the database's and the app volumes' (databaseMode external keeps it for the volumes).
+    const s3 = ["backupS3Bucket", "backupS3AccessKey", "backupS3SecretKey"] as const;
+    if (s3.some((k) => v[k] !== undefined)) {
+        for (const k of s3) if (v[k] === undefined) add(k, "is required for backup upload to S3 (set backupS3Bucket, backupS3AccessKey and backupS3SecretKey, or none)");
+    }
     if (v.databaseMode === "external") {
         if (users.length > 0 && v.databaseUrl === undefined) {
             add("databaseUrl", "is required with databaseMode external (the managed database's URL)");
@@ -196,10 +201,6 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
             add("databaseImportUrl", `imports one database into the one app with database: true; ${users.length} apps have one`,
                 "pulumi config rm platform:databaseImportUrl");
         }
-    }
-    const s3 = ["backupS3Bucket", "backupS3AccessKey", "backupS3SecretKey"] as const;
-    if (s3.some((k) => v[k] !== undefined)) {
-        for (const k of s3) if (v[k] === undefined) add(k, "is required for backup upload to S3 (set backupS3Bucket, backupS3AccessKey and backupS3SecretKey, or none)");
     }
     const budgeted = users.filter((a) => a.env.DB_MAX_CONNECTIONS === undefined || /^[1-9]\d*$/.test(a.env.DB_MAX_CONNECTIONS));
     if (budgeted.length > 0 && v.pgbouncerMaxClientConn !== undefined && v.pgbouncerPoolSize !== undefined && v.pgbouncerReservePool !== undefined

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER } from "./app-render";
+import { cronJobSpec, denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER, ScheduledJob } from "./app-render";
 import type { ClusterDatabaseSettings } from "./database-config";
 import {
     activeSlot, CNPG_CLUSTER, CNPG_POOLER, cnpgClusterSpec, cnpgDatabaseSpec, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, loginSecretName,
@@ -16,6 +16,7 @@ import {
     slotGenerations,
 } from "./database-render";
 import { readScript } from "./k3s-render";
+import { OFFSITE_REMOTE, rcloneOffsiteEnv, S3_CREDENTIAL_KEYS } from "./object-storage";
 import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "./versions";
 
 export const DATABASE_NAMESPACE = "database";
@@ -67,43 +68,11 @@ const labels = (component: string) => ({
     "app.kubernetes.io/managed-by": "pulumi",
 });
 
-interface DatabaseCronJob {
-    /** The CronJob's name, also its component label. */
-    readonly id: string;
-    readonly schedule: string;
-    readonly pod: k8s.types.input.core.v1.PodSpec;
-    /** The whole run's limit (Job activeDeadlineSeconds). */
-    readonly deadlineSeconds: number;
-    /** Never scheduled: a template for `kubectl create job --from=cronjob/<id>`. */
-    readonly suspend?: boolean;
-    /** Retries of a failed run (default 1). */
-    readonly backoffLimit?: number;
-    /** Seconds a finished Job (and its pod) is kept; default: until the history limits. */
-    readonly ttlSecondsAfterFinished?: number;
-}
-
-/** A CronJob of the database tier: UTC, never two runs at once, a run missed by up to an hour still starts. */
-function databaseCronJob(resourceName: string, c: DatabaseCronJob, opts: pulumi.CustomResourceOptions): k8s.batch.v1.CronJob {
+/** A CronJob of the database tier, named by its component label `id`. */
+function databaseCronJob(resourceName: string, c: Omit<ScheduledJob, "labels"> & { readonly id: string }, opts: pulumi.CustomResourceOptions): k8s.batch.v1.CronJob {
     return new k8s.batch.v1.CronJob(resourceName, {
         metadata: { name: c.id, namespace: DATABASE_NAMESPACE, labels: labels(c.id) },
-        spec: {
-            schedule: c.schedule,
-            suspend: c.suspend ?? false,
-            timeZone: "Etc/UTC",
-            concurrencyPolicy: "Forbid",
-            startingDeadlineSeconds: 3600,
-            successfulJobsHistoryLimit: 3,
-            failedJobsHistoryLimit: 5,
-            jobTemplate: {
-                metadata: { labels: labels(c.id) },
-                spec: {
-                    backoffLimit: c.backoffLimit ?? 1,
-                    activeDeadlineSeconds: c.deadlineSeconds,
-                    ...(c.ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished: c.ttlSecondsAfterFinished } : {}),
-                    template: { metadata: { labels: labels(c.id) }, spec: c.pod },
-                },
-            },
-        },
+        spec: cronJobSpec({ ...c, labels: labels(c.id) }),
     }, opts);
 }
 
@@ -176,7 +145,7 @@ export class Database extends pulumi.ComponentResource {
         if (s3) {
             pitr.push(new k8s.core.v1.Secret(`${name}-backup-s3`, {
                 metadata: { name: "backup-s3", namespace: DATABASE_NAMESPACE, labels: labels("postgres-backup") },
-                stringData: { accessKey: s3.accessKey, secretKey: pulumi.secret(s3.secretKey) },
+                stringData: { [S3_CREDENTIAL_KEYS.accessKey]: s3.accessKey, [S3_CREDENTIAL_KEYS.secretKey]: pulumi.secret(s3.secretKey) },
             }, inNs));
             if (s.operator === "install") {
                 // In the operator's namespace, as the plugin requires; its TLS certificates come from cert-manager.
@@ -397,15 +366,8 @@ export class Database extends pulumi.ComponentResource {
             containers: [{
                 name: "upload",
                 image: VERSIONS.rclone,
-                args: ["copy", "/backups", `offsite:${s3.bucket}/postgres`, "--exclude", ".*.partial/**", "--immutable"],
-                env: [
-                    { name: "RCLONE_CONFIG_OFFSITE_TYPE", value: "s3" },
-                    { name: "RCLONE_CONFIG_OFFSITE_PROVIDER", value: "Other" },
-                    { name: "RCLONE_CONFIG_OFFSITE_ENDPOINT", value: `https://${s3.endpoint}` },
-                    { name: "RCLONE_CONFIG_OFFSITE_REGION", value: s3.region },
-                    { name: "RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "backup-s3", key: "accessKey" } } },
-                    { name: "RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "backup-s3", key: "secretKey" } } },
-                ],
+                args: ["copy", "/backups", `${OFFSITE_REMOTE}:${s3.bucket}/postgres`, "--exclude", ".*.partial/**", "--immutable"],
+                env: rcloneOffsiteEnv(s3, "backup-s3"),
                 resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
                 securityContext: RESTRICTED_CONTAINER,
                 volumeMounts: [{ name: "backups", mountPath: "/backups", readOnly: true }, { name: "tmp", mountPath: "/tmp" }],

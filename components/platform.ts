@@ -54,6 +54,7 @@ export function createPlatform(config: PlatformConfig): Platform {
         database: app.database ? databases[app.name] : undefined,
         volumeStorageClass: base.retainStorageClass,
         volumeDependsOn: base.addons?.ready,
+        backupBucket: config.backupBucket,
     }));
     return { ...base, apps };
 }

@@ -46,6 +46,15 @@ export const POSTGRES_IMAGES = {
 export type PostgresMajor = keyof typeof POSTGRES_IMAGES;
 
 /**
+ * Runs the app-volume snapshot and restore scripts (scripts/volume-*.py): the
+ * "system" image adds Barman Cloud, so it carries Debian bookworm's python3
+ * 3.11 with its sqlite3 module (cloudnative-pg/postgres-containers Dockerfile,
+ * target system: python3-pip), the interpreter the tests run the scripts
+ * with; pinned by digest, and already pulled wherever the database runs.
+ */
+export const VOLUME_TOOLS_IMAGE = POSTGRES_IMAGES[17];
+
+/**
  * The official kubectl image (registry.k8s.io/kubectl, published with every
  * Kubernetes release since v1.28; distroless, entrypoint kubectl) of the
  * Kubernetes version a k3s release is built on: v1.34.6+k3s1 -> v1.34.6.

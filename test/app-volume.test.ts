@@ -5,11 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isConfigError } from "../components/config";
-import { VOLUME_FS_GROUP } from "../components/app-render";
+import { VOLUME_FS_GROUP, VOLUME_USER } from "../components/app-render";
+import { parseAllDocuments } from "yaml";
 import { checkResources, policyConfig, stackPolicyConfigFile } from "../tools/policy";
 import { earlierState, type Render } from "../tools/render";
 import { planRenders } from "../tools/plan";
-import { one, ofType, render } from "./support/stack";
+import { validateKubernetesObject } from "./support/k8s-schema";
+import { one, ofType, render, secretInput } from "./support/stack";
 
 // Fixtures are arbitrary Kubernetes JSON: no narrower type exists for them.
 type Json = Record<string, any>;
@@ -76,6 +78,78 @@ describe("an app with a volume", () => {
     it("passes the policy pack (restricted pods, protected data, singleton rules)", async () => {
         const violations = await checkResources(prod.resources, policyConfig(stackPolicyConfigFile("prod")));
         assert.deepEqual(violations.filter((v) => v.level === "mandatory").map((v) => `${v.policy} ${v.name}`), []);
+    });
+
+    it("runs every process on the volume as one user, so the backup and restore can write what the app wrote", () => {
+        const pod = (one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json).spec.template.spec;
+        assert.equal(pod.securityContext.runAsUser, VOLUME_USER);
+        assert.equal(pod.securityContext.runAsGroup, VOLUME_FS_GROUP);
+        for (const cron of ["notes-volume-backup", "notes-volume-restore"]) {
+            const job = (one(prod, "kubernetes:batch/v1:CronJob", cron).inputs as Json).spec.jobTemplate.spec.template.spec;
+            assert.deepEqual([job.securityContext.runAsUser, job.securityContext.runAsGroup, job.securityContext.fsGroup], [VOLUME_USER, VOLUME_FS_GROUP, VOLUME_FS_GROUP], cron);
+        }
+    });
+
+    it("snapshots the volume on the app's node to the backup bucket, then uploads, then prunes", () => {
+        const cron = (one(prod, "kubernetes:batch/v1:CronJob", "notes-volume-backup").inputs as Json).spec;
+        assert.equal(cron.schedule, "0 * * * *");
+        assert.equal(cron.suspend, false);
+        assert.equal(cron.concurrencyPolicy, "Forbid");
+        const pod = cron.jobTemplate.spec.template.spec;
+        // Init containers run one after the other; prune only after the upload succeeded.
+        assert.deepEqual(pod.initContainers.map((c: Json) => c.name), ["snapshot", "upload"]);
+        assert.deepEqual(pod.containers.map((c: Json) => c.name), ["prune"]);
+        // The node of the app's pods: the Deployment's own selector.
+        const appPods = (one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json).spec.selector.matchLabels;
+        assert.deepEqual(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution,
+            [{ labelSelector: { matchLabels: appPods }, topologyKey: "kubernetes.io/hostname" }]);
+        assert.ok(pod.volumes.some((v: Json) => v.persistentVolumeClaim?.claimName === "notes-data"));
+        const bucket = one(prod, "kubernetes:core/v1:Secret", "notes-volume-backup-s3");
+        assert.ok(secretInput((bucket.inputs as Json).stringData), "the bucket's keys stay a Pulumi secret");
+        const [upload, prune] = [pod.initContainers[1], pod.containers[0]];
+        assert.match(upload.args[2], /^offsite:[^/]+\/volumes\/notes$/);
+        assert.equal(prune.args[1], upload.args[2]);
+        assert.deepEqual(prune.args.slice(2), ["--min-age", "7d", "--include", "*.tar.gz"]);
+    });
+
+    it("keeps a restore that never runs on its own nor beside the app", () => {
+        const cron = (one(prod, "kubernetes:batch/v1:CronJob", "notes-volume-restore").inputs as Json).spec;
+        assert.equal(cron.suspend, true);
+        const pod = cron.jobTemplate.spec.template.spec;
+        assert.deepEqual(pod.initContainers.map((c: Json) => c.name), ["download"]);
+        assert.deepEqual(pod.containers.map((c: Json) => c.name), ["restore"]);
+        const appPods = (one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json).spec.selector.matchLabels;
+        assert.deepEqual(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution,
+            [{ labelSelector: { matchLabels: appPods }, topologyKey: "kubernetes.io/hostname" }]);
+        assert.equal(pod.affinity.podAffinity, undefined);
+    });
+
+    it("renders backup objects the Kubernetes schema accepts", async () => {
+        const files = [...prod.files].filter(([file]) => /^k8s\/.*-notes-notes-volume-(backup|restore|scripts)\.yaml$/.test(file) || file.endsWith("secret-notes-volume-backup-s3.yaml"));
+        assert.equal(files.length, 4);
+        for (const [file, text] of files) {
+            for (const doc of parseAllDocuments(text)) {
+                const result = await validateKubernetesObject(doc.toJS());
+                assert.ok(result.known, file);
+                assert.deepEqual(result.errors, [], file);
+            }
+        }
+    });
+
+    it("takes the schedule and retention from volume.backup", async () => {
+        const r = await render("prod", withNotes({ ...NOTES, volume: { ...NOTES.volume, backup: { schedule: "*/15 * * * *", keepDays: 30 } } }));
+        const cron = (one(r, "kubernetes:batch/v1:CronJob", "notes-volume-backup").inputs as Json).spec;
+        assert.equal(cron.schedule, "*/15 * * * *");
+        assert.deepEqual(cron.jobTemplate.spec.template.spec.containers[0].args.slice(2, 4), ["--min-age", "30d"]);
+    });
+
+    it("without a backup bucket: no backup Job, and the policy pack says the claim is not copied off-site", async () => {
+        const local = await render("local", withNotes(NOTES));
+        assert.equal(ofType(local, "kubernetes:batch/v1:CronJob").filter((c) => c.name.startsWith("notes")).length, 0);
+        const offSite = (await checkResources(local.resources, policyConfig(stackPolicyConfigFile("local")))).filter((v) => v.policy === "off-site-backups");
+        assert.deepEqual(offSite.map((v) => v.name), ["notes-deployment"]);
+        const withBucket = (await checkResources(prod.resources, policyConfig(stackPolicyConfigFile("prod")))).filter((v) => v.policy === "off-site-backups");
+        assert.deepEqual(withBucket, []);
     });
 
     it("refuses what a single-writer volume cannot do, naming the key", async () => {

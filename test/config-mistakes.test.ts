@@ -134,6 +134,16 @@ const MISTAKES: Record<string, readonly Mistake[]> = {
         { stack: "prod", set: { kubeContext: "k3d-platform" }, keys: ["platform:kubeContext"], only: true },
         { stack: "prod", set: { ingressClass: "nginx" }, keys: ["platform:ingressClass"], only: true },
     ],
+    "app volume backups that cannot run": [
+        // The local stack has no backup bucket: asking for backups needs one (the fix sets it).
+        { stack: "local", set: { "apps.notes.volume.backup.keepDays": "3" }, keys: ["platform:apps.notes.volume.backup"], only: true },
+        { stack: "prod", set: { "apps.notes.image": "ghcr.io/acme/notes:1.0.0", "apps.notes.volume.path": "/data", "apps.notes.volume.size": "10Gi", "apps.notes.volume.backup.keepDays": "0" },
+            keys: ["platform:apps.notes.volume.backup.keepDays"], only: true },
+        { stack: "prod", set: { "apps.notes.image": "ghcr.io/acme/notes:1.0.0", "apps.notes.volume.path": "/data", "apps.notes.volume.size": "10Gi", "apps.notes.volume.backup.schedule": "0 * * * 7" },
+            keys: ["platform:apps.notes.volume.backup.schedule"], only: true },
+        { stack: "prod", set: { "apps.notes.image": "ghcr.io/acme/notes:1.0.0", "apps.notes.volume.path": "/data", "apps.notes.volume.size": "10Gi", "apps.notes.volume.backup.every": "1h" },
+            keys: ["platform:apps.notes.volume.backup.every"], only: true },
+    ],
     "a misspelt namespace": [
         { stack: "prod", set: { "plattform:agentCount": "2" }, keys: ["plattform:agentCount"], only: true },
         { stack: "prod", set: { "platfrom:location": "nbg1" }, keys: ["platfrom:location"], only: true },

@@ -53,10 +53,10 @@ const BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io";
 
 export const offSiteBackups: StackValidationPolicy = {
     name: "off-site-backups",
-    description: "The etcd snapshots and the database's WAL and base backups also go to object storage outside the cluster, so losing every node or volume loses at most minutes of data (advisory by default; mandatory in a protected stack's policy config).",
+    description: "The etcd snapshots, the database's WAL and base backups, and every claim a workload keeps data on also go to object storage outside the cluster, so losing every node or volume loses at most one backup interval (advisory by default; mandatory in a protected stack's policy config).",
     enforcementLevel: "advisory",
     severity: "high",
-    remediationSteps: "Set etcdS3Bucket, etcdS3AccessKey and etcdS3SecretKey, and backupS3Bucket, backupS3AccessKey and backupS3SecretKey (pulumi config set --secret for the keys); Hetzner Object Storage works.",
+    remediationSteps: "Set etcdS3Bucket, etcdS3AccessKey and etcdS3SecretKey, and backupS3Bucket, backupS3AccessKey and backupS3SecretKey (pulumi config set --secret for the keys); Hetzner Object Storage works. With the backup bucket set, each app volume gets its scheduled snapshot Job.",
     validateStack: (args, reportViolation) => {
         const servers = args.resources.filter((r) => r.type === "hcloud:index/server:Server" && (r.props.labels as { role?: string } | undefined)?.role === "server");
         const etcdS3 = args.resources.some((r) => r.type === "kubernetes:core/v1:Secret" && r.props.type === "etcd.k3s.cattle.io/s3-config-secret");
@@ -65,8 +65,24 @@ export const offSiteBackups: StackValidationPolicy = {
             const plugins = ((cluster.props.spec as { plugins?: { name?: string; isWALArchiver?: boolean }[] } | undefined)?.plugins ?? []);
             if (!plugins.some((p) => p.name === BARMAN_PLUGIN && p.isWALArchiver === true)) reportViolation("the database archives no WAL or base backups to object storage", cluster.urn);
         }
+        // A claim a long-running workload writes to: some scheduled, unsuspended Job must read it too (the app-volume snapshot).
+        const claimsOf = (r: PolicyResource) => new Set((podVolumesOf(r) ?? []).flatMap((v) => (v.persistentVolumeClaim?.claimName ? [`${namespaceOf(r.props)}/${v.persistentVolumeClaim.claimName}`] : [])));
+        const backedUp = new Set(ofType(args.resources, "kubernetes:batch/v1:CronJob")
+            .filter((c) => (c.props.spec as { suspend?: boolean } | undefined)?.suspend !== true)
+            .flatMap((c) => [...claimsOf(c)]));
+        for (const workload of args.resources.filter((r) => WORKLOADS.has(r.type))) {
+            for (const claim of claimsOf(workload)) {
+                if (!backedUp.has(claim)) reportViolation(`the claim ${claim} holds ${nameOf(workload)}'s data and no scheduled Job copies it off-site`, workload.urn);
+            }
+        }
     },
 };
+
+const WORKLOADS = new Set(["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"]);
+
+function podVolumesOf(r: PolicyResource): { persistentVolumeClaim?: { claimName?: string } }[] | undefined {
+    return (podSpecOf(r.type, r.props) as { volumes?: { persistentVolumeClaim?: { claimName?: string } }[] } | undefined)?.volumes;
+}
 
 const DEFAULT_CONNECTIONS_PER_POD = 10;
 
