@@ -220,6 +220,15 @@ export const VOLUME_FS_GROUP = 10001;
  * are writable by the others, and a restored file belongs to the app.
  */
 export const VOLUME_USER = 10001;
+/**
+ * At every mount the kubelet gives each file the group, group read-write, and
+ * each directory setgid (kubernetes pkg/volume/volume_linux.go,
+ * changeFilePermission). Always, not OnRootMismatch: files written under
+ * another user (an image's own user before VOLUME_USER, a copy made by hand)
+ * are usually 0644 and would stay unwritable, since OnRootMismatch looks only
+ * at the volume's root. The cost is a walk of the volume at each pod start.
+ */
+export const VOLUME_FS_GROUP_CHANGE = "Always";
 
 /** An app with a volume that migrates runs the migration in its own pod, on the volume, before the app (a Job elsewhere could not attach it). */
 export function migratesInPod(app: AppSettings): boolean {
@@ -269,8 +278,7 @@ export function deployment(app: AppSettings, source: ImageSource, checksum: pulu
                 spec: {
                     ...base,
                     ...(app.volume ? {
-                        // OnRootMismatch: the ownership walk runs once, not on every start of a large volume.
-                        securityContext: { ...base.securityContext, runAsUser: VOLUME_USER, runAsGroup: VOLUME_FS_GROUP, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: "OnRootMismatch" },
+                        securityContext: { ...base.securityContext, runAsUser: VOLUME_USER, runAsGroup: VOLUME_FS_GROUP, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: VOLUME_FS_GROUP_CHANGE },
                         volumes: [...(base.volumes as k8s.types.input.core.v1.Volume[]), { name: "data", persistentVolumeClaim: { claimName: names.volumeClaim } }],
                         // The migration, on the same volume, before the app: the app starts only if it succeeded.
                         ...(migratesInPod(app) ? {

@@ -4,7 +4,7 @@
 // copies the snapshot off-site; a suspended CronJob is the restore, run by hand.
 import type * as k8s from "@pulumi/kubernetes";
 import type { AppSettings } from "./app-config";
-import { appLabels, appObjectNames, cronJobSpec, RESTRICTED_CONTAINER, selectorLabels, VOLUME_FS_GROUP, VOLUME_USER } from "./app-render";
+import { appLabels, appObjectNames, cronJobSpec, RESTRICTED_CONTAINER, selectorLabels, VOLUME_FS_GROUP, VOLUME_FS_GROUP_CHANGE, VOLUME_USER } from "./app-render";
 import type { S3Settings } from "./database-config";
 import { readScript } from "./k3s-render";
 import { OFFSITE_REMOTE, rcloneOffsiteEnv } from "./object-storage";
@@ -70,7 +70,7 @@ function volumePod(app: AppSettings, affinity: k8s.types.input.core.v1.Affinity,
         automountServiceAccountToken: false,
         enableServiceLinks: false,
         securityContext: {
-            runAsUser: VOLUME_USER, runAsGroup: VOLUME_FS_GROUP, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: "OnRootMismatch",
+            runAsUser: VOLUME_USER, runAsGroup: VOLUME_FS_GROUP, fsGroup: VOLUME_FS_GROUP, fsGroupChangePolicy: VOLUME_FS_GROUP_CHANGE,
             runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" },
         },
         affinity,

@@ -3,6 +3,10 @@
 // the pod before the app on the same volume, and the edits that would lose
 // data refused.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import { isConfigError } from "../components/config";
 import { VOLUME_FS_GROUP, VOLUME_USER } from "../components/app-render";
@@ -19,6 +23,26 @@ type Json = Record<string, any>;
 const NOTES = { image: "ghcr.io/acme/notes:1.4.2", host: "notes.example.com", volume: { path: "/data", size: "10Gi" }, migrationCommand: ["/app/notes", "migrate"] };
 /** The stack's apps replaced by one app `notes`. */
 const withNotes = (notes: Record<string, unknown>) => ({ "platform:apps": JSON.stringify({ notes }) });
+
+/**
+ * What the kubelet does with a pod's fsGroup at a mount (kubernetes
+ * pkg/volume/volume_linux.go, SetVolumeOwnership and changeFilePermission):
+ * with OnRootMismatch it skips the walk when the root already has the group,
+ * read-write for user and group, and setgid (requiresPermissionChange);
+ * otherwise each file gets the group and ug+rw, each directory also setgid and ug+x.
+ */
+function kubeletFsGroupWalk(root: string, fsGroup: number, policy: string | undefined): void {
+    const rootStat = fs.statSync(root);
+    if (policy === "OnRootMismatch" && rootStat.gid === fsGroup && (rootStat.mode & 0o660) === 0o660 && (rootStat.mode & 0o2000) !== 0) return;
+    const visit = (p: string) => {
+        const st = fs.lstatSync(p);
+        if (st.isSymbolicLink()) return;
+        fs.chownSync(p, st.uid, fsGroup);
+        fs.chmodSync(p, (st.mode & 0o7777) | 0o660 | (st.isDirectory() ? 0o2110 : 0));
+        if (st.isDirectory()) for (const e of fs.readdirSync(p)) visit(path.join(p, e));
+    };
+    visit(root);
+}
 
 async function problemKeys(stack: string, overrides: Record<string, string>, live?: Parameters<typeof render>[3]): Promise<string[]> {
     try {
@@ -87,6 +111,28 @@ describe("an app with a volume", () => {
         for (const cron of ["notes-volume-backup", "notes-volume-restore"]) {
             const job = (one(prod, "kubernetes:batch/v1:CronJob", cron).inputs as Json).spec.jobTemplate.spec.template.spec;
             assert.deepEqual([job.securityContext.runAsUser, job.securityContext.runAsGroup, job.securityContext.fsGroup], [VOLUME_USER, VOLUME_FS_GROUP, VOLUME_FS_GROUP], cron);
+        }
+    });
+
+    it("keeps files written under another user writable by the volume's user after a mount", (t) => {
+        if (process.getuid?.() !== 0) {
+            if (process.env.CI === "true") throw new Error("needs root to own files as other users: required under CI");
+            return t.skip("needs root to own files as other users");
+        }
+        const sc = (one(prod, "kubernetes:apps/v1:Deployment", "notes-deployment").inputs as Json).spec.template.spec.securityContext;
+        const volume = fs.mkdtempSync(path.join(os.tmpdir(), "volume-fsgroup-"));
+        try {
+            // A volume mounted before: its root already the group's. The image's own user (65532) wrote a file with umask 022.
+            fs.chownSync(volume, 0, sc.fsGroup);
+            fs.chmodSync(volume, 0o2775);
+            const file = path.join(volume, "notes.db");
+            fs.writeFileSync(file, "data", { mode: 0o644 });
+            fs.chownSync(file, 65532, sc.fsGroup);
+            kubeletFsGroupWalk(volume, sc.fsGroup, sc.fsGroupChangePolicy);
+            const append = spawnSync("sh", ["-c", `echo more >> '${file}'`], { uid: sc.runAsUser, gid: sc.runAsGroup });
+            assert.equal(append.status, 0, `the volume's user cannot write ${file}: ${append.stderr}`);
+        } finally {
+            fs.rmSync(volume, { recursive: true, force: true });
         }
     });
 
