@@ -9,8 +9,16 @@ import { stringify } from "yaml";
 /** Where our shipped shell scripts live (real files, so shellcheck sees what runs). */
 export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
 
+const scripts = new Map<string, string>();
+
+/** A shipped script's text, read once: a render embeds some in every node's user-data and commands. */
 export function readScript(name: string): string {
-    return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
+    let text = scripts.get(name);
+    if (text === undefined) {
+        text = fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
+        scripts.set(name, text);
+    }
+    return text;
 }
 
 /** k3s's own pod and service ranges; the private network must not overlap them. */
@@ -165,7 +173,20 @@ export const PRIVATE_NETPLAN = stringify({
 });
 
 /** cloud-init user-data for one node: prepares it for k3s. Holds no secret: Hetzner serves it unauthenticated. */
+const userData = new Map<string, string>();
+
+/** The same for every node of a role, version and architecture: rendered once for all of them. */
 export function renderUserData(spec: NodePrepSpec): string {
+    const key = `${spec.role}/${spec.k3sVersion}/${spec.arch}`;
+    let text = userData.get(key);
+    if (text === undefined) {
+        text = renderNodeCloudConfig(spec);
+        userData.set(key, text);
+    }
+    return text;
+}
+
+function renderNodeCloudConfig(spec: NodePrepSpec): string {
     const unitName = spec.role === "server" ? "k3s.service" : "k3s-agent.service";
     const cloudConfig = {
         // Servers must not change under a running cluster: packages are upgraded

@@ -132,6 +132,20 @@ describe("npm run render --out: removes only what a render wrote", () => {
         assert.ok(fs.existsSync(path.join(out, "resources.json")), "nothing was removed");
     });
 
+    it("a render rewrites only the files whose text changed", () => {
+        const out = path.join(tmp, "rewrite");
+        assert.equal(render(["--stack", "dev", "--out", out]).status, 0);
+        const old = new Date(Date.now() - 3600_000);
+        const files = ["resources.json", "cloud-init/dev-server-1.yaml", "outputs.json"];
+        for (const f of files) fs.utimesSync(path.join(out, f), old, old);
+        assert.equal(render(["--stack", "dev", "--out", out, "--set", "agentCount=1"]).status, 0);
+        const changed = (f: string) => fs.statSync(path.join(out, f)).mtimeMs > old.getTime() + 1000;
+        assert.ok(!changed("cloud-init/dev-server-1.yaml"), "the server's user-data is the same: left as it was");
+        assert.ok(changed("resources.json"), "the new agent is in resources.json: rewritten");
+        assert.ok(fs.existsSync(path.join(out, "cloud-init", "dev-agent-1.yaml")));
+        assert.equal(fs.statSync(path.join(out, ".digest-key")).mode & 0o777, 0o600);
+    });
+
     it("a failed render leaves no stale files, only a note saying why", () => {
         const out = path.join(tmp, "failing");
         assert.equal(render(["--stack", "dev", "--out", out]).status, 0);

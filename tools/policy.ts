@@ -48,12 +48,11 @@ const { makeAnalyzeRpcFun, makeAnalyzeStackRpcFun } = policyServer as unknown as
 };
 
 /** The resource as the engine describes it to an analyzer (AnalyzeRequest, or AnalyzerResource in AnalyzeStack). */
-function describe<T extends analyzerproto.AnalyzeRequest | analyzerproto.AnalyzerResource>(req: T, r: RenderedResource): T {
+function describe<T extends analyzerproto.AnalyzeRequest | analyzerproto.AnalyzerResource>(req: T, r: RenderedResource, properties: Struct): T {
     req.setType(r.type);
     req.setUrn(r.urn);
     req.setName(r.name);
-    // JSON round trip: the engine's properties are plain data (secrets are "[secret]" in a render).
-    req.setProperties(Struct.fromJavaScript(JSON.parse(JSON.stringify(r.inputs ?? {})) as Record<string, never>));
+    req.setProperties(properties);
     const opts = new analyzerproto.AnalyzerResourceOptions();
     opts.setProtect(r.protect === true);
     opts.setIgnorechangesList([...(r.ignoreChanges ?? [])]);
@@ -123,11 +122,20 @@ export interface Analyzer {
 /** Every violation `analyzer` reports for `resources`: each resource, then the stack as a whole. */
 export async function analyzeWith(analyzer: Analyzer, resources: readonly RenderedResource[]): Promise<Violation[]> {
     const byUrn = new Map(resources.map((r) => [r.urn, r]));
+    const properties = resources.map((r) => {
+        // JSON round trip: the engine's properties are plain data (secrets are "[secret]" in a render).
+        const struct = Struct.fromJavaScript(JSON.parse(JSON.stringify(r.inputs ?? {})) as Record<string, never>);
+        // server.js converts a resource's Struct back once per policy, in both calls; deserialize.js
+        // only reads the result (it copies into new objects). Convert once: the same data, one conversion instead of one per policy.
+        const plain = struct.toJavaScript();
+        struct.toJavaScript = () => plain;
+        return struct;
+    });
     const out: Violation[] = [];
-    for (const r of resources) out.push(...diagnosticsOf(await analyzer.analyze(describe(new analyzerproto.AnalyzeRequest(), r)), r, byUrn));
+    for (const [i, r] of resources.entries()) out.push(...diagnosticsOf(await analyzer.analyze(describe(new analyzerproto.AnalyzeRequest(), r, properties[i])), r, byUrn));
     const stack = new analyzerproto.AnalyzeStackRequest();
-    stack.setResourcesList(resources.map((r) => {
-        const resource = describe(new analyzerproto.AnalyzerResource(), r);
+    stack.setResourcesList(resources.map((r, i) => {
+        const resource = describe(new analyzerproto.AnalyzerResource(), r, properties[i]);
         resource.setDependenciesList([...(r.dependencies ?? [])]);
         return resource;
     }));

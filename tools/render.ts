@@ -20,7 +20,7 @@ import { type Cost, describeCost, monthlyCost } from "../policies/rules/cost";
 import { criticalPath, describeCriticalPath } from "./critical-path";
 import { describePlan, planRenders } from "./plan";
 import { checkResources, describeViolations, policyConfig, stackPolicyConfigFile } from "./policy";
-import { clearPreviousRender, writeFailedNote, writeRenderFiles } from "./out-dir";
+import { previousRender, writeFailedNote, writeRenderFiles } from "./out-dir";
 import { readStackConfig, StackConfig, withOverrides, withPlaceholderHcloudToken } from "./stack-config";
 
 export const REDACTED = "[secret]";
@@ -305,8 +305,8 @@ async function main(): Promise<void> {
     const earlier = earlierRender?.resources;
     // Digests are comparable with the earlier render's: its key, else this directory's, else a new one.
     const digestKey = earlierRender?.digestKey ?? readDigestKey(outDir) ?? randomBytes(32).toString("hex");
-    // Before any work: a directory this tool may not empty is refused, untouched.
-    const hadRender = clearPreviousRender(outDir);
+    // Before any work: a directory this tool may not write is refused, untouched.
+    const previous = previousRender(outDir);
     let render: Render;
     try {
         // A credential given with --set is on the command line, not in a stack file: render it as the secret it must be.
@@ -315,7 +315,7 @@ async function main(): Promise<void> {
         render = await renderStack(args.stack, args.overrides, secretOverrides, earlierRender && earlierState(earlierRender), digestKey);
     } catch (err) {
         // The earlier render's files are gone (they would pass for this config): say why.
-        if (hadRender) writeFailedNote(outDir, args.stack, err instanceof Error ? err.message : String(err));
+        if (previous.length > 0) writeFailedNote(outDir, previous, args.stack, err instanceof Error ? err.message : String(err));
         if (isConfigError(err)) {
             console.error(err.message);
             process.exit(1);
@@ -339,7 +339,7 @@ async function main(): Promise<void> {
     render.files.set("policy.json", `${JSON.stringify(violations, null, 2)}\n`);
     assertNoSecrets([...render.files.values(), summary, planText ?? ""], render.run.secretValues);
     render.files.set(DIGEST_KEY_FILE, `${digestKey}\n`);
-    writeRenderFiles(outDir, render.files, new Set([DIGEST_KEY_FILE]));
+    writeRenderFiles(outDir, render.files, previous, new Set([DIGEST_KEY_FILE]));
     console.log(summary);
     console.log(describeViolations(violations).split("\n").pop());
     if (planText) console.log(`\n${planText}`);
