@@ -120,7 +120,7 @@ export class App extends pulumi.ComponentResource {
                 retainOnDelete: true,
             });
             rolloutDependsOn.push(claim);
-            if (args.backupBucket) this.volumeBackups(name, app, args.backupBucket, { ...inNs, dependsOn: [ns, claim] });
+            if (args.backupBucket) this.volumeBackups(name, app, args.backupBucket, inNs, [ns, claim]);
         }
         // An app with a volume and no database migrates in its own pod (migratesInPod); others in a Job first.
         if (app.migrationCommand && !migratesInPod(app)) {
@@ -170,18 +170,18 @@ export class App extends pulumi.ComponentResource {
     }
 
     /** The volume's scheduled snapshots to the bucket, and the restore Job's template. */
-    private volumeBackups(name: string, app: AppSettings, bucket: S3Settings, opts: pulumi.CustomResourceOptions): void {
+    private volumeBackups(name: string, app: AppSettings, bucket: S3Settings, opts: pulumi.CustomResourceOptions, after: pulumi.Resource[]): void {
         const names = volumeBackupNames(app);
         const scripts = new k8s.core.v1.ConfigMap(`${name}-volume-scripts`, {
             metadata: { name: names.scripts, namespace: app.name, labels: appLabels(app, "volume-backup") },
             data: volumeScriptsData(),
-        }, opts);
+        }, { ...opts, dependsOn: after });
         const credentials = new k8s.core.v1.Secret(`${name}-volume-backup-s3`, {
             metadata: { name: names.credentials, namespace: app.name, labels: appLabels(app, "volume-backup") },
             type: "Opaque",
             stringData: { [S3_CREDENTIAL_KEYS.accessKey]: bucket.accessKey, [S3_CREDENTIAL_KEYS.secretKey]: pulumi.secret(bucket.secretKey) },
-        }, opts);
-        const dependsOn = [...(opts.dependsOn as pulumi.Resource[]), scripts, credentials];
+        }, { ...opts, dependsOn: after });
+        const dependsOn = [...after, scripts, credentials];
         new k8s.batch.v1.CronJob(`${name}-volume-backup`, volumeBackupCronJob(app, bucket), { ...opts, dependsOn });
         new k8s.batch.v1.CronJob(`${name}-volume-restore`, volumeRestoreCronJob(app, bucket), { ...opts, dependsOn });
     }

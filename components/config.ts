@@ -16,7 +16,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { boolean, ConfigProblem, cron, dnsName, editDistance, fromJson, integer, s3Endpoint } from "./config-schema";
 import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, replicasOf, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
-import { DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
+import { backupBucketOf, DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
 import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
 
 export type { ConfigProblem };
@@ -589,13 +589,7 @@ export function parseConfig(raw: RawConfig): PlatformConfig {
             : undefined,
         database: Object.values(s.apps).some((a) => a.database) ? toDatabaseSettings(s) : undefined,
         monthlyCostCap: s.monthlyCostCap,
-        backupBucket: s.backupS3Bucket && s.backupS3AccessKey && s.backupS3SecretKey ? {
-            endpoint: s.backupS3Endpoint,
-            bucket: s.backupS3Bucket,
-            region: s.backupS3Region,
-            accessKey: s.backupS3AccessKey,
-            secretKey: s.backupS3SecretKey,
-        } : undefined,
+        backupBucket: backupBucketOf(s),
     };
 
     const name = s.clusterName ?? dnsSafe(raw.stack);

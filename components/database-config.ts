@@ -234,6 +234,17 @@ export function databaseCrossChecks(v: DatabaseValues, apps: readonly DatabaseAp
 const parsedDatabase = z.object(databaseSchemaShape);
 export type ParsedDatabase = z.infer<typeof parsedDatabase>;
 
+/** The backup bucket (backupS3*) when all its keys are set: the database's, and the app volumes'. */
+export function backupBucketOf(v: Pick<ParsedDatabase, "backupS3Bucket" | "backupS3Endpoint" | "backupS3Region" | "backupS3AccessKey" | "backupS3SecretKey">): S3Settings | undefined {
+    return v.backupS3Bucket && v.backupS3AccessKey && v.backupS3SecretKey ? {
+        endpoint: v.backupS3Endpoint,
+        bucket: v.backupS3Bucket,
+        region: v.backupS3Region,
+        accessKey: v.backupS3AccessKey,
+        secretKey: v.backupS3SecretKey,
+    } : undefined;
+}
+
 export function toDatabaseSettings(v: ParsedDatabase): DatabaseSettings {
     if (v.databaseMode === "external") {
         return { mode: "external", url: v.databaseUrl ?? "" };
@@ -259,13 +270,7 @@ export function toDatabaseSettings(v: ParsedDatabase): DatabaseSettings {
             schedule: v.backupSchedule,
             retentionDays: v.backupRetentionDays,
             storage: v.backupStorage,
-            s3: v.backupS3Bucket && v.backupS3AccessKey && v.backupS3SecretKey ? {
-                endpoint: v.backupS3Endpoint,
-                bucket: v.backupS3Bucket,
-                region: v.backupS3Region,
-                accessKey: v.backupS3AccessKey,
-                secretKey: v.backupS3SecretKey,
-            } : undefined,
+            s3: backupBucketOf(v),
         },
         restoreDrill: { schedule: v.restoreDrillSchedule, checkQuery: v.restoreDrillCheckQuery },
     };
