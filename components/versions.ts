@@ -48,9 +48,11 @@ export type PostgresMajor = keyof typeof POSTGRES_IMAGES;
 /**
  * Runs the app-volume snapshot and restore scripts (scripts/volume-*.py): the
  * "system" image adds Barman Cloud, so it carries Debian bookworm's python3
- * 3.11 with its sqlite3 module (cloudnative-pg/postgres-containers Dockerfile,
- * target system: python3-pip), the interpreter the tests run the scripts
- * with; pinned by digest, and already pulled wherever the database runs.
+ * 3.11 with its sqlite3 module (cloudnative-pg/postgres-containers Dockerfile
+ * at c3fe4092, its last change before this build: target system installs
+ * python3-pip; docker-bake.hcl builds it on debian:bookworm-slim), the
+ * interpreter the tests run the scripts with; pinned by digest, and already
+ * pulled wherever the database runs.
  */
 export const VOLUME_TOOLS_IMAGE = POSTGRES_IMAGES[17];
 
