@@ -95,27 +95,14 @@ class RecordingMonitor extends MockMonitor {
     /** In registration order; the URN is filled in when the mock answers. */
     readonly recorded: { resource: Omit<RecordedResource, "urn">; urn?: string }[] = [];
 
-    constructor(private readonly fake: FakeCloud) {
-        super(fake);
-    }
-
     override registerResource(req: RegisterRequest, callback: Callback): Promise<void> {
-        // MockMonitor deserializes the inputs for the mocks, synchronously, before its first await
-        // (@pulumi/pulumi runtime/mocks.js registerResource): record that object rather than deserialize again.
-        let inputs: Record<string, unknown> | undefined;
-        this.fake.onNewResource = (args) => { inputs = args.inputs as Record<string, unknown>; };
-        const registered = super.registerResource(req, (err: unknown, response: RegisterResponse | undefined) => {
-            if (response) entry.urn = response.getUrn();
-            callback(err, response);
-        });
-        this.fake.onNewResource = undefined;
         const entry: { resource: Omit<RecordedResource, "urn">; urn?: string } = {
             resource: {
                 type: req.getType(),
                 name: req.getName(),
                 custom: req.getCustom(),
                 provider: req.getProvider() || undefined,
-                inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
+                inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
                 parentUrn: req.getParent() || undefined,
                 protect: req.getProtect(),
                 retainOnDelete: req.getRetainondelete(),
@@ -127,7 +114,10 @@ class RecordingMonitor extends MockMonitor {
             },
         };
         this.recorded.push(entry);
-        return registered;
+        return super.registerResource(req, (err: unknown, response: RegisterResponse | undefined) => {
+            if (response) entry.urn = response.getUrn();
+            callback(err, response);
+        });
     }
 }
 
@@ -135,8 +125,6 @@ class RecordingMonitor extends MockMonitor {
 class FakeCloud implements Mocks {
     readonly secretValues = new Set<string>();
     live: LiveCloud = {};
-    /** Sees each resource's inputs as the monitor deserialized them (RecordingMonitor records them). */
-    onNewResource?: (args: MockResourceArgs) => void;
     private readonly usedIds = new Set<string>();
     private readonly usedAddresses = new Set<string>();
 
@@ -168,7 +156,6 @@ class FakeCloud implements Mocks {
     }
 
     newResource(args: MockResourceArgs): MockResourceResult {
-        this.onNewResource?.(args);
         const inputs = args.inputs as Record<string, unknown>;
         const id = this.stableId(`${args.type}::${args.name}`);
         const state: Record<string, unknown> = { ...inputs };
