@@ -173,23 +173,23 @@ export class K3sCluster extends pulumi.ComponentResource {
             const ip = role === "server" ? serverIps[index] : agentIps[index];
             const nodeName = role === "server" ? serverNames[index] : agentNames[index];
             const privateIp = role === "server" ? addresses.servers[index] : addresses.agents[index];
-            return pulumi.secret(pulumi.all([serverToken.result, agentToken.result, ip.ipAddress, tlsSans])
-                .apply(([server, agent, publicIpv4, sans]) => {
-                    const spec: K3sNodeSpec = role === "server" ? {
-                        role, nodeName, privateIp, publicIpv4,
-                        token: server,
-                        agentToken: agent,
-                        tlsSans: sans,
-                        etcdSnapshots: { schedule: s.etcdSnapshots.schedule, retention: s.etcdSnapshots.retention, s3ConfigSecret },
-                        nodeLabels: { "platform.io/role": role },
-                    } : {
-                        role, nodeName, privateIp, publicIpv4,
-                        token: agent,
-                        tlsSans: [],
-                        nodeLabels: { "platform.io/role": role },
-                    };
-                    return stringify(k3sConfig(spec), { lineWidth: 0 });
-                }));
+            const yaml = (spec: K3sNodeSpec) => stringify(k3sConfig(spec), { lineWidth: 0 });
+            // An agent's config holds only the agent token: it never waits for (or depends on) the server token.
+            return pulumi.secret(role === "server"
+                ? pulumi.all([serverToken.result, agentToken.result, ip.ipAddress, tlsSans]).apply(([server, agent, publicIpv4, sans]) => yaml({
+                    role, nodeName, privateIp, publicIpv4,
+                    token: server,
+                    agentToken: agent,
+                    tlsSans: sans,
+                    etcdSnapshots: { schedule: s.etcdSnapshots.schedule, retention: s.etcdSnapshots.retention, s3ConfigSecret },
+                    nodeLabels: { "platform.io/role": role },
+                }))
+                : pulumi.all([agentToken.result, ip.ipAddress]).apply(([agent, publicIpv4]) => yaml({
+                    role, nodeName, privateIp, publicIpv4,
+                    token: agent,
+                    tlsSans: [],
+                    nodeLabels: { "platform.io/role": role },
+                })));
         };
         const applyConfig = (resourceName: string, role: "server" | "agent", index: number, extraArgs: string[], dependsOn: pulumi.Resource[], once = false) => {
             const node = role === "server" ? this.servers[index] : this.agents[index];

@@ -263,6 +263,10 @@ describe("config changes", () => {
         assert.equal(c["node-ip"], "10.0.1.112");
         assert.equal(c.token, k3sConfigOf(r, "prod-server-1")["agent-token"]);
         assert.notEqual(c.token, k3sConfigOf(r, "prod-server-1").token, "agents never get the server token");
+        const waitsFor = one(r, "command:remote:Command", "prod-agent-12-k3s-config").dependencies;
+        const token = (name: string) => one(r, "random:index/randomPassword:RandomPassword", name).urn;
+        assert.ok(waitsFor.includes(token("prod-agent-token")));
+        assert.ok(!waitsFor.includes(token("prod-token")), "nor does their config wait for it");
         assert.equal(one(r, SERVER, "prod-agent-1").inputs.serverType, "cpx32");
         assert.match(userData(r, "prod-agent-1"), /path: \/etc\/systemd\/system\/k3s-agent\.service/);
     });

@@ -67,6 +67,19 @@ describe("npm run render -- --stack prod", () => {
     });
 });
 
+describe("node tools/cli.cjs render from another directory", () => {
+    it("runs the program in the project directory, as pulumi up does (build contexts resolve there), and writes --out relative to where it was started", () => {
+        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "render-elsewhere-"));
+        try {
+            const r = run(process.execPath, [path.join(PROJECT_DIR, "tools", "cli.cjs"), "render", "--stack", "prod", "--out", "out-prod"], { cwd: elsewhere });
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(fs.existsSync(path.join(elsewhere, "out-prod", "resources.json")));
+        } finally {
+            fs.rmSync(elsewhere, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("npm run render with bad input", () => {
     const stackFile = path.join(PROJECT_DIR, `Pulumi.render-cli-test-${process.pid}.yaml`);
     after(() => fs.rmSync(stackFile, { force: true }));

@@ -3,9 +3,12 @@
 // loader with source maps on) and the way `npm run render` runs it now
 // (tools/cli.cjs: an esbuild bundle run by node with V8's code cache), again
 // into its directory and into a new one, for the prod stack and for prod with
-// 100 agents. Prints median/min wall time,
-// resource counts and the ratios; targets (2-core machine): the bundle at most
-// 0.6x tsx on prod, and 100 agents at most 1.5x prod.
+// 100 agents; and the Pulumi SDK alone registering what 100 agents add
+// (tools/bench-sdk-floor.cjs), the floor under the render's cost per agent.
+// Prints median/min wall time, resource counts and the ratios; targets
+// (2-core machine): the bundle at most 0.6x tsx on prod, and 100 agents at
+// most 1.5x prod. Ratios are the median of each round's ratio: the cases of a
+// round run back to back, so a slow minute of a shared machine cancels out.
 // Usage: npm run bench [-- --runs N]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -38,6 +41,17 @@ function renderOnce(runner: Runner, c: Case, out: string): { ms: number; resourc
     return { ms, resources: Number(/Resources: (\d+)/.exec(r.stdout)?.[1] ?? 0), nodes: Number(/cloud-init files: (\d+)/.exec(r.stdout)?.[1] ?? 0) };
 }
 
+/** What tools/bench-sdk-floor.cjs registers for 100 agents: a server, a primary IP and a k3s-config command each. */
+const AGENT_RESOURCES = 300;
+
+/** Milliseconds the Pulumi SDK alone takes to register what `agents` agents add (tools/bench-sdk-floor.cjs). */
+function sdkFloor(agents: number): number {
+    const r = spawnSync(process.execPath, [path.join(ROOT, "tools", "bench-sdk-floor.cjs"), String(agents)], { cwd: ROOT, encoding: "utf8" });
+    const ms = /: (\d+) ms/.exec(r.stdout)?.[1];
+    if (r.status !== 0 || ms === undefined) throw new Error(`bench-sdk-floor failed\n${r.stderr}`);
+    return Number(ms);
+}
+
 function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)];
@@ -56,6 +70,7 @@ function main(): void {
         const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
         const pairs = cases.flatMap((c, ci) => RUNNERS.map((runner, ri) => ({ c, runner, key: `${ri}|${ci}`, out: path.join(out, `${ri}-${ci}`) })));
         const times = new Map<string, number[]>(pairs.map((p) => [p.key, []]));
+        const sdkTimes: number[] = [];
         const counts = new Map<string, { resources: number; nodes: number }>();
         for (let i = 0; i < runs + 1; i++) {
             for (const p of pairs) {
@@ -64,17 +79,23 @@ function main(): void {
                 if (i > 0) times.get(p.key)?.push(r.ms);
                 counts.set(p.key, r);
             }
+            if (i > 0) sdkTimes.push(sdkFloor(100));
         }
-        const results = new Map<string, number>();
         for (const p of pairs) {
             const t = times.get(p.key) ?? [];
-            results.set(p.key, median(t));
             const n = counts.get(p.key);
             console.log(`${p.c.label.padEnd(20)} ${p.runner.label.padEnd(16)} median ${seconds(median(t))}  min ${seconds(Math.min(...t))}  resources ${n?.resources}  servers ${n?.nodes}`);
         }
-        const at = (runner: number, c: number) => results.get(`${runner}|${c}`) ?? NaN;
-        console.log(`prod: npm run render / tsx = ${(at(1, 0) / at(0, 0)).toFixed(2)} (target <= 0.60)`);
-        console.log(`100 agents / prod with npm run render = ${(at(1, 1) / at(1, 0)).toFixed(2)} (target <= 1.50); into a new directory ${(at(2, 1) / at(2, 0)).toFixed(2)}`);
+        const at = (runner: number, c: number) => times.get(`${runner}|${c}`) ?? [];
+        /** The median over rounds of one case's time over another's in the same round. */
+        const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]));
+        console.log(`prod: npm run render / tsx = ${ratio(at(1, 0), at(0, 0)).toFixed(2)} (target <= 0.60)`);
+        console.log(`100 agents / prod with npm run render = ${ratio(at(1, 1), at(1, 0)).toFixed(2)} (target <= 1.50); into a new directory ${ratio(at(2, 1), at(2, 0)).toFixed(2)}`);
+        const added = median(at(1, 1).map((x, i) => x - at(1, 0)[i]));
+        const sdk = median(sdkTimes);
+        const addedResources = (counts.get("1|1")?.resources ?? 0) - (counts.get("1|0")?.resources ?? 0);
+        console.log(`100 agents add ${addedResources} resources and ${seconds(added)} to the render; the Pulumi SDK alone registers their ${AGENT_RESOURCES} servers, `
+            + `primary IPs and k3s-config commands in ${seconds(sdk)} (tools/bench-sdk-floor.cjs, median of ${sdkTimes.length})`);
     } finally {
         fs.rmSync(out, { recursive: true, force: true });
     }

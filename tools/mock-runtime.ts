@@ -82,7 +82,7 @@ interface RegisterRequest {
     getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
     getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 }
-interface RegisterResponse { getUrn(): string }
+interface RegisterResponse { getUrn(): string; toString(): string }
 type Callback = (err: unknown, response: RegisterResponse | undefined) => void;
 
 function customTimeouts(t: ReturnType<RegisterRequest["getCustomtimeouts"]>): RecordedResource["customTimeouts"] {
@@ -115,7 +115,13 @@ class RecordingMonitor extends MockMonitor {
         };
         this.recorded.push(entry);
         return super.registerResource(req, (err: unknown, response: RegisterResponse | undefined) => {
-            if (response) entry.urn = response.getUrn();
+            if (response) {
+                entry.urn = response.getUrn();
+                // The SDK puts every response into a debug message (`resp: ${innerResponse}`, @pulumi/pulumi
+                // 3.270.0 runtime/resource.js) whether or not debug logging is on: protobuf's toString
+                // would write out the resource's whole state each time; the type says enough.
+                response.toString = () => "RegisterResourceResponse";
+            }
             callback(err, response);
         });
     }
@@ -253,10 +259,36 @@ function stackOutputs(monitor: MockMonitor): Record<string, unknown> {
 }
 
 /**
+ * Where Pulumi finds each resource's source position: `Resource.callsites`, a
+ * private static of @pulumi/pulumi 3.270.0 resource.js that sets
+ * Error.stackTraceLimit to Infinity, captures the whole stack and parses every
+ * frame, once per resource, for the engine's diagnostics. The mock monitor
+ * drops positions, and for a render with a hundred nodes that capture (and
+ * the garbage it leaves) was a tenth of the time the extra resources cost.
+ */
+const sourcePositions = pulumi.Resource as unknown as { callsites: () => unknown[] };
+
+/** Runs `run` with Pulumi's per-resource source positions off (restored after). */
+async function withoutSourcePositions<T>(run: () => Promise<T>): Promise<T> {
+    const callsites = sourcePositions.callsites;
+    if (typeof callsites !== "function") throw new Error("@pulumi/pulumi no longer has Resource.callsites: update tools/mock-runtime.ts");
+    sourcePositions.callsites = () => [];
+    try {
+        return await run();
+    } finally {
+        sourcePositions.callsites = callsites;
+    }
+}
+
+/**
  * Runs `program` as stack `stack` of `project` under mocks and returns what it registered.
  * Runs are sequential: the Pulumi SDK keeps one global runtime state.
  */
-export async function runProgram(options: ProgramRunOptions): Promise<ProgramRun> {
+export function runProgram(options: ProgramRunOptions): Promise<ProgramRun> {
+    return withoutSourcePositions(() => runMocked(options));
+}
+
+async function runMocked(options: ProgramRunOptions): Promise<ProgramRun> {
     const fake = new FakeCloud(`${options.project}/${options.stack}`);
     fake.live = options.live ?? {};
     const monitor = new RecordingMonitor(fake);

@@ -150,6 +150,9 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey 
     // The render must never act on real credentials from the environment.
     const savedToken = process.env.HCLOUD_TOKEN;
     delete process.env.HCLOUD_TOKEN;
+    // The program runs where `pulumi up` runs it, in the project directory (it finds build contexts and the stack file there).
+    const savedCwd = process.cwd();
+    process.chdir(PROJECT_DIR);
     // Fresh program modules per run (tests render several stacks in one process).
     for (const key of Object.keys(require.cache)) {
         if (key.startsWith(PROJECT_DIR) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}tools${path.sep}`)) {
@@ -169,6 +172,7 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey 
         });
     } finally {
         if (savedToken !== undefined) process.env.HCLOUD_TOKEN = savedToken;
+        process.chdir(savedCwd);
     }
 
     const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
@@ -201,8 +205,9 @@ export async function renderConfig(sc: StackConfig, live?: LiveCloud, digestKey 
     }
 
     let index = 0;
-    for (const r of run.resources.filter(isKubernetesObject)) {
-        const manifest = kubernetesKeys(redact(r.inputs)) as Record<string, unknown>;
+    for (const [i, r] of run.resources.entries()) {
+        if (!isKubernetesObject(r)) continue;
+        const manifest = kubernetesKeys(resources[i].inputs) as Record<string, unknown>;
         const meta = (manifest.metadata ?? {}) as Record<string, unknown>;
         const kind = String(manifest.kind);
         const ns = typeof meta.namespace === "string" ? `${meta.namespace}-` : "";

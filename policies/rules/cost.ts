@@ -46,6 +46,14 @@ export function volumeGb(quantity: string): number {
     return Math.max(MIN_VOLUME_GB, Math.ceil((Number(m[1]) * factor[m[2] ?? ""]) / 2 ** 30));
 }
 
+/** Whether a string inside `value` contains `text` (stops at the first). */
+function mentions(value: unknown, text: string): boolean {
+    if (typeof value === "string") return value.includes(text);
+    if (Array.isArray(value)) return value.some((v) => mentions(v, text));
+    if (typeof value === "object" && value !== null) return Object.values(value).some((v) => mentions(v, text));
+    return false;
+}
+
 export function monthlyCost(resources: readonly PricedResource[], hetznerMode: boolean): Cost {
     const p = HETZNER_PRICES;
     const lines: CostLine[] = [];
@@ -84,7 +92,7 @@ export function monthlyCost(resources: readonly PricedResource[], hetznerMode: b
     }
     if (gb > 0) lines.push({ item: "volumes", quantity: gb, unit: "GB", monthly: round(gb * p.volumePerGb) });
 
-    if (JSON.stringify(resources.map((r) => r.inputs)).includes("your-objectstorage.com")) {
+    if (resources.some((r) => mentions(r.inputs, "your-objectstorage.com"))) {
         lines.push({ item: "object storage", quantity: 1, unit: "base (1 TB stored, 1 TB egress)", monthly: p.objectStorageBase });
         notes.push("object storage beyond 1 TB stored or 1 TB egress is billed by use; one base price per Hetzner project");
     }
