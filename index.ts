@@ -4,7 +4,7 @@
 import { loadConfig } from "./components/config";
 import { ESTABLISHED_OUTPUT, establishedSettings, refuseEstablishedSettingsEdits } from "./components/established-settings";
 import { createPlatform, stackOutputs } from "./components/platform";
-import { refuseBreakingTopologyEdits } from "./components/topology-guard";
+import { refuseBreakingTopologyEdits } from "./components/cluster/topology-guard";
 
 export = (async () => {
     const config = loadConfig();

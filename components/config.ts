@@ -15,9 +15,9 @@ import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { boolean, ConfigProblem, cron, dnsName, editDistance, fromJson, integer, s3Endpoint } from "./config-schema";
-import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, replicasOf, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./app-config";
-import { backupBucketOf, DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database-config";
-import { CLUSTER_CIDR, SERVICE_CIDR } from "./k3s-render";
+import { APP_FIXES, AppSettings, appCrossChecks, appIssueProblems, replicasOf, IngressSettings, ingressSchemaShape, parseLabelSelector, RegistrySettings, toAppSettings } from "./apps/app-config";
+import { backupBucketOf, DATABASE_FIXES, databaseCrossChecks, databaseSchemaShape, DatabaseSettings, S3Settings, toDatabaseSettings } from "./database/database-config";
+import { CLUSTER_CIDR, SERVICE_CIDR } from "./cluster/k3s-render";
 
 export type { ConfigProblem };
 

@@ -7,7 +7,7 @@
 // empty database; `pulumi stack rename` changes the default), location or
 // network ranges, a smaller database volume, an older PostgreSQL, or another
 // database mode. Fewer control-plane servers are refused from the live servers
-// (topology-guard.ts): the documented removal deletes them first. The offline render plays the
+// (cluster/topology-guard.ts): the documented removal deletes them first. The offline render plays the
 // earlier outputs from `--compare DIR`.
 import * as pulumi from "@pulumi/pulumi";
 import type { ConfigProblem } from "./config-schema";

@@ -1,7 +1,7 @@
 // The platform's backup bucket (backupS3*), as the backup Jobs reach it with
 // rclone: the database's dumps under postgres/, app volumes under volumes/<app>/.
 import type * as k8s from "@pulumi/kubernetes";
-import type { S3Settings } from "./database-config";
+import type { S3Settings } from "./database/database-config";
 
 /** The rclone remote the backup Jobs name in their paths (`offsite:<bucket>/...`). */
 export const OFFSITE_REMOTE = "offsite";

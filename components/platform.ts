@@ -1,18 +1,16 @@
 // Composes the platform from validated config. index.ts calls this; tests and
 // the offline render run the same code under Pulumi's mock runtime.
-import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { App } from "./app";
-import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster-addons";
+import { App } from "./apps/app";
+import { ClusterAddons, RETAIN_STORAGE_CLASS } from "./cluster/cluster-addons";
 import { DEFAULTS, type PlatformConfig } from "./config";
-import { AppDatabase, Database } from "./database";
-import { ExistingCluster } from "./existing-cluster";
-import { PlatformIngress } from "./ingress";
-import { K3sCluster } from "./k3s-cluster";
+import { AppDatabase, Database } from "./database/database";
+import { ExistingCluster } from "./cluster/existing-cluster";
+import { PlatformIngress } from "./ingress/ingress";
+import { K3sCluster } from "./cluster/k3s-cluster";
+import { PROJECT_DIR } from "./project";
 import { kubectlImage } from "./versions";
-
-const PROJECT_DIR = path.resolve(__dirname, "..");
 
 export interface Platform {
     readonly mode: PlatformConfig["mode"];

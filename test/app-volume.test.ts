@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { isConfigError } from "../components/config";
-import { VOLUME_FS_GROUP, VOLUME_USER } from "../components/app-render";
+import { VOLUME_FS_GROUP, VOLUME_USER } from "../components/apps/app-render";
 import { parseAllDocuments } from "yaml";
 import { checkResources, policyConfig, stackPolicyConfigFile } from "../tools/policy";
 import { earlierState, type Render } from "../tools/render";

@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { APP_DEFAULTS, AppSettings } from "../components/app-config";
+import { APP_DEFAULTS, AppSettings } from "../components/apps/app-config";
 import { isPinnedImage } from "../policies/rules/workloads";
 import {
     configChecksum, deployment, ingress, ingressPolicy, migrationJob, migrationJobName, migrationPgOptions, podDisruptionBudget, probeTimeout,
-} from "../components/app-render";
+} from "../components/apps/app-render";
 import { ConfigError, parseConfig } from "../components/config";
 import { isSecretValue } from "../tools/mock-runtime";
 import { Render } from "../tools/render";

@@ -11,9 +11,9 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { CRD_CREATE_WAIT_MINUTES } from "../components/crds-established";
-import { PLAN_CRD } from "../components/upgrade-controller";
-import { TRAEFIK_MIDDLEWARE_CRD } from "../components/ingress";
+import { CRD_CREATE_WAIT_MINUTES } from "../components/cluster/crds-established";
+import { PLAN_CRD } from "../components/cluster/upgrade-controller";
+import { TRAEFIK_MIDDLEWARE_CRD } from "../components/ingress/ingress";
 import type { RecordedResource } from "../tools/mock-runtime";
 import type { Render } from "../tools/render";
 import { ofType, plain, render, transitiveDependencies } from "./support/stack";

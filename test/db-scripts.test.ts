@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Client } from "pg";
-import { LOGIN_SLOTS, loginRole, ownerRole } from "../components/database-render";
+import { LOGIN_SLOTS, loginRole, ownerRole } from "../components/database/database-render";
 import { findPgBin, findPgBinDir, freePort, postgresUnavailableReason, requirePostgres, startPostgres, type PgServer } from "./support/postgres";
 
 const SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");

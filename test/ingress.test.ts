@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { ACME_SOLVER } from "../components/app-render";
-import { appEntryPoints, REDIRECT_PRIORITY, traefikValues } from "../components/ingress";
+import { ACME_SOLVER } from "../components/apps/app-render";
+import { appEntryPoints, REDIRECT_PRIORITY, traefikValues } from "../components/ingress/ingress";
 import type { Render } from "../tools/render";
 import { ofType, plain, render } from "./support/stack";
 

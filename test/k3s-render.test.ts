@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import {
     CLUSTER_CIDR, k3sConfig, K3sNodeSpec, k3sUnit, nodeAddresses, PRIVATE_NETPLAN, readScript, remoteScript, renderUserData, serverArch, shellQuote,
     tokenKubeconfig,
-} from "../components/k3s-render";
+} from "../components/cluster/k3s-render";
 
 const server: K3sNodeSpec = {
     role: "server",

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { ACME_SOLVER } from "../components/app-render";
+import { ACME_SOLVER } from "../components/apps/app-render";
 import type { Render } from "../tools/render";
 import { type Flow, type Namespace, type NetworkPolicy, NetworkPolicyEvaluator, type Pod } from "./support/netpol";
 import { podTemplatesOf } from "../policies/rules/pod-security";

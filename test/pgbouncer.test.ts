@@ -8,10 +8,10 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
-import { ClusterDatabaseSettings, DATABASE_DEFAULTS, hasSecureSslmode, toDatabaseSettings } from "../components/database-config";
+import { ClusterDatabaseSettings, DATABASE_DEFAULTS, hasSecureSslmode, toDatabaseSettings } from "../components/database/database-config";
 import {
     activeSlot, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, ownerRole, postgresSettings, postgresUrl, slotGenerations,
-} from "../components/database-render";
+} from "../components/database/database-render";
 import { connectionBudget } from "../policies/rules/connection-budget";
 import { findPgBinDir, PgServer, postgresUnavailableReason, startPostgres } from "./support/postgres";
 import { pgbouncerVersion, preparePoolerAuth, RunningPgbouncer, startPgbouncer } from "./support/pgbouncer";

@@ -18,7 +18,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import S3rver from "s3rver";
-import { RESTORE_DOWNLOAD_SCRIPT } from "../components/app-volume-backup";
+import { RESTORE_DOWNLOAD_SCRIPT } from "../components/apps/app-volume-backup";
 import { requireBinary, run } from "./support/binaries";
 import { one, plain, render } from "./support/stack";
 

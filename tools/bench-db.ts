@@ -1,6 +1,6 @@
 // Benchmark of the database tier on real servers from Debian: PostgreSQL 15
 // and PgBouncer 1.18 running exactly our rendered pgbouncer.ini
-// (components/database-render.ts, with DATABASE_DEFAULTS: transaction
+// (components/database/database-render.ts, with DATABASE_DEFAULTS: transaction
 // pooling, pool 20, reserve 5), driven by pgbench; then the throughput of our
 // real backup and restore scripts (scripts/pg-backup.sh, scripts/pg-restore.sh)
 // on a generated database of about 200 MB.
@@ -32,7 +32,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client } from "pg";
-import { DATABASE_DEFAULTS } from "../components/database-config";
+import { DATABASE_DEFAULTS } from "../components/database/database-config";
 import { pgbouncerVersion, preparePoolerAuth, startPgbouncer, type RunningPgbouncer } from "../test/support/pgbouncer";
 import { findPgBin, findPgBinDir, postgresUnavailableReason, startPostgres, type PgServer } from "../test/support/postgres";
 

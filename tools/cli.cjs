@@ -8,8 +8,8 @@
 // is the mock runtime's.
 //
 // The bundle lives one directory below the project, like tools/ and
-// components/, so the `path.join(__dirname, "..")` those modules use to find
-// the project still points at it from inside the bundle.
+// components/project.ts, so the `path.resolve(__dirname, "..")` those modules
+// use to find the project still points at it from inside the bundle.
 //
 // Usage: node tools/cli.cjs render|policy [args...]   (npm run render / npm run policy)
 "use strict";

@@ -3,10 +3,10 @@
 // Parsed with the rest of stack config by components/config.ts.
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { ConfigProblem, cpuQuantity, cron, integer, s3Endpoint } from "./config-schema";
-import { connectionBudget, RESERVED_CONNECTIONS } from "../policies/rules/connection-budget";
+import { ConfigProblem, cpuQuantity, cron, integer, s3Endpoint } from "../config-schema";
+import { connectionBudget, RESERVED_CONNECTIONS } from "../../policies/rules/connection-budget";
 import { LOGIN_SLOTS, memoryMiB } from "./database-render";
-import { POSTGRES_IMAGES, PostgresMajor } from "./versions";
+import { POSTGRES_IMAGES, PostgresMajor } from "../versions";
 
 export const DATABASE_DEFAULTS = {
     databaseMode: "cluster",

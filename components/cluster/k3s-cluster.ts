@@ -9,7 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { stringify } from "yaml";
-import type { HetznerClusterSettings } from "./config";
+import type { HetznerClusterSettings } from "../config";
 import { HetznerNetwork } from "./hetzner-network";
 import { k3sConfig, K3sNodeSpec, nodeAddresses, remoteScript, renderUserData, serverArch, tokenKubeconfig } from "./k3s-render";
 

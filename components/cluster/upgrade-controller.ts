@@ -11,8 +11,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CrdsEstablished } from "./crds-established";
-import { denyMetadataPolicy } from "./app-render";
-import { VERSIONS } from "./versions";
+import { denyMetadataPolicy } from "../apps/app-render";
+import { VERSIONS } from "../versions";
 
 export const UPGRADE_NAMESPACE = "system-upgrade";
 const SERVICE_ACCOUNT = "system-upgrade";

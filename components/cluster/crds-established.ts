@@ -10,7 +10,7 @@
 // this component are created only after the wait succeeded.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER } from "./app-render";
+import { JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER } from "../apps/app-render";
 
 export interface CrdsEstablishedArgs {
     /** CRD names, such as `middlewares.traefik.io`. */

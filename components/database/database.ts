@@ -8,16 +8,16 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { cronJobSpec, denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER, ScheduledJob } from "./app-render";
+import { cronJobSpec, denyMetadataPolicy, JOB_TIMEOUTS, REPLACE_UNREADY_ANNOTATION, RESTRICTED_CONTAINER, ScheduledJob } from "../apps/app-render";
 import type { ClusterDatabaseSettings } from "./database-config";
 import {
     activeSlot, CNPG_CLUSTER, CNPG_POOLER, cnpgClusterSpec, cnpgDatabaseSpec, cnpgPoolerSpec, LOGIN_SLOTS, loginRole, LoginSlot, loginSecretName,
     IMPORT_SECRET, ImportSource, importSource, OBJECT_STORE, objectStoreSpec, PITR_DRILL_CLUSTER, pitrDrillCluster, postgresUrl, scheduledBackupSpec,
     slotGenerations,
 } from "./database-render";
-import { readScript } from "./k3s-render";
-import { OFFSITE_REMOTE, rcloneOffsiteEnv, S3_CREDENTIAL_KEYS } from "./object-storage";
-import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "./versions";
+import { readScript } from "../cluster/k3s-render";
+import { OFFSITE_REMOTE, rcloneOffsiteEnv, S3_CREDENTIAL_KEYS } from "../object-storage";
+import { CNPG_CHART_REPO, POSTGRES_IMAGES, VERSIONS } from "../versions";
 
 export const DATABASE_NAMESPACE = "database";
 export const DATABASE_CLIENT_LABEL = "platform.io/database-client";

@@ -4,10 +4,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import type { IngressSettings } from "./app-config";
-import type { ControllerPods, IngressOptions } from "./app-render";
-import { CrdsEstablished } from "./crds-established";
-import { VERSIONS } from "./versions";
+import type { IngressSettings } from "../apps/app-config";
+import type { ControllerPods, IngressOptions } from "../apps/app-render";
+import { CrdsEstablished } from "../cluster/crds-established";
+import { VERSIONS } from "../versions";
 
 export const SECURITY_HEADERS = { namespace: "kube-system", name: "security-headers" };
 export const ACME_SERVERS = {

@@ -2,13 +2,13 @@
 // controller manager and CSI driver (their API token as a Secret created here,
 // never in user-data), a volume class that keeps data, and the
 // system-upgrade-controller with Plans pinned to the configured k3s version
-// (components/upgrade-controller.ts).
+// (components/cluster/upgrade-controller.ts).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { CLUSTER_CIDR } from "./k3s-render";
 import { UpgradeController } from "./upgrade-controller";
-import { HETZNER_CHART_REPO, kubectlImage, VERSIONS } from "./versions";
+import { HETZNER_CHART_REPO, kubectlImage, VERSIONS } from "../versions";
 
 export interface ClusterAddonsArgs {
     readonly hcloudToken: pulumi.Input<string>;

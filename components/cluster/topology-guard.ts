@@ -6,9 +6,9 @@
 // removing them (fewer servers), or power off every server at once (a new
 // server type for all).
 import * as hcloud from "@pulumi/hcloud";
-import type { ConfigProblem } from "./config-schema";
-import type { HetznerClusterSettings } from "./config";
-import { ConfigError, parseIpv4Cidr } from "./config";
+import type { ConfigProblem } from "../config-schema";
+import type { HetznerClusterSettings } from "../config";
+import { ConfigError, parseIpv4Cidr } from "../config";
 
 export interface LiveServer {
     readonly name: string;

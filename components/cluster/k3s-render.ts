@@ -5,9 +5,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
+import { PROJECT_DIR } from "../project";
 
 /** Where our shipped shell scripts live (real files, so shellcheck sees what runs). */
-export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+export const SCRIPTS_DIR = path.join(PROJECT_DIR, "scripts");
 
 const scripts = new Map<string, string>();
 

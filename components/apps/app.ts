@@ -8,9 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { AppSettings, RegistrySettings } from "./app-config";
 import { volumeBackupCronJob, volumeBackupNames, volumeRestoreCronJob, volumeScriptsData } from "./app-volume-backup";
-import { AppDatabase, DATABASE_CLIENT_LABEL } from "./database";
-import type { S3Settings } from "./database-config";
-import { S3_CREDENTIAL_KEYS } from "./object-storage";
+import { AppDatabase, DATABASE_CLIENT_LABEL } from "../database/database";
+import type { S3Settings } from "../database/database-config";
+import { S3_CREDENTIAL_KEYS } from "../object-storage";
 import {
     acmeSolverPolicy, appLabels, appObjectNames, configChecksum, configMapData, ControllerPods, denyMetadataPolicy, deployment,
     dockerConfigJson, horizontalPodAutoscaler, ImageSource, ingress, ingressPolicy, IngressOptions, JOB_TIMEOUTS, MIGRATION_URL_KEY,

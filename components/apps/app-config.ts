@@ -5,9 +5,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { CREDENTIAL_NAME } from "../policies/rules/secrets";
-import { isPinnedImage } from "../policies/rules/workloads";
-import { boolean, ConfigProblem, cpuQuantity, cron, dnsName, editDistance, fromJson, integer } from "./config-schema";
+import { CREDENTIAL_NAME } from "../../policies/rules/secrets";
+import { isPinnedImage } from "../../policies/rules/workloads";
+import { boolean, ConfigProblem, cpuQuantity, cron, dnsName, editDistance, fromJson, integer } from "../config-schema";
 
 export const TLS_MODES = ["letsencrypt", "letsencrypt-staging", "off"] as const;
 export type TlsMode = (typeof TLS_MODES)[number];

@@ -5,10 +5,10 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { AppSettings } from "./app-config";
 import { appLabels, appObjectNames, cronJobSpec, RESTRICTED_CONTAINER, selectorLabels, VOLUME_FS_GROUP, VOLUME_FS_GROUP_CHANGE, VOLUME_USER } from "./app-render";
-import type { S3Settings } from "./database-config";
-import { readScript } from "./k3s-render";
-import { OFFSITE_REMOTE, rcloneOffsiteEnv } from "./object-storage";
-import { VERSIONS, VOLUME_TOOLS_IMAGE } from "./versions";
+import type { S3Settings } from "../database/database-config";
+import { readScript } from "../cluster/k3s-render";
+import { OFFSITE_REMOTE, rcloneOffsiteEnv } from "../object-storage";
+import { VERSIONS, VOLUME_TOOLS_IMAGE } from "../versions";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 type Container = k8s.types.input.core.v1.Container;
